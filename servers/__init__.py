@@ -1,0 +1,1 @@
+"""Servers the environments talk to: the local WebShop web server."""

@@ -1,0 +1,136 @@
+"""Validation of step records: every schema violation is named with its record and field."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from hgpo_algo import StepRecord, StepRecordError, compute_advantages, load_batch
+from tests.algo.vectors import TV1_RECORDS
+
+
+def records(**overrides_by_index):
+    out = [dict(r) for r in TV1_RECORDS]
+    for index, patch in overrides_by_index.items():
+        i = int(index.lstrip("r"))
+        for k, v in patch.items():
+            if v is ...:
+                del out[i][k]
+            else:
+                out[i][k] = v
+    return out
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "message"),
+    [
+        ({"r5": {"reward": ...}}, "reward", "record 5 (traj_id='t1', step=1): missing field 'reward'"),
+        ({"r5": {"state_key": None}}, "state_key", "missing field 'state_key'"),
+        ({"r2": {"reward": math.nan}}, "reward", "record 2 (traj_id='t0', step=2): field 'reward' is not finite"),
+        ({"r2": {"reward": math.inf}}, "reward", "is not finite"),
+        ({"r2": {"reward": "1.0"}}, "reward", "field 'reward' mixes value types"),
+        ({"r2": {"step": 1}}, "step", "duplicate (traj_id, step)"),
+        ({"r3": {"step": 5}}, "step", "gap in step numbering (expected step 3, got 5)"),
+        ({"r0": {"step": -1}}, "step", "field 'step' is negative"),
+        ({"r1": {"step": 1.5}}, "step", "field 'step' must be an integer"),
+        ({"r5": {"group_id": "other"}}, "group_id", "trajectory appears in two groups"),
+        ({"r5": {"invalid": 3}}, "invalid", "field 'invalid' must be a boolean"),
+        ({"r1": {"context_keys": ["Z"]}}, "context_keys", "disagrees with the state keys"),
+        ({"r1": {"context_keys": ["A", "A"]}}, "context_keys", "has 2 keys but the step has only 1 predecessors"),
+    ],
+)
+def test_bad_records_are_named(patch, field, message):
+    with pytest.raises(StepRecordError) as info:
+        compute_advantages(records(**patch), "hgpo")
+    assert info.value.field == field
+    assert message in str(info.value)
+
+
+def test_error_index_points_at_the_record():
+    bad = records(r7={"reward": math.nan})
+    with pytest.raises(StepRecordError) as info:
+        load_batch(bad)
+    assert info.value.index == 7
+
+
+def test_gap_at_step_zero_is_reported():
+    bad = [r for r in TV1_RECORDS if not (r["traj_id"] == "t1" and r["step"] == 0)]
+    with pytest.raises(StepRecordError, match="expected step 0, got 1"):
+        load_batch(bad)
+
+
+def test_consistent_context_keys_are_accepted():
+    rows = [dict(r) for r in TV1_RECORDS]
+    keys_by_traj = {}
+    for r in rows:
+        keys_by_traj.setdefault(r["traj_id"], []).append(r["state_key"])
+    for r in rows:
+        t = r["step"]
+        r["context_keys"] = keys_by_traj[r["traj_id"]][max(0, t - 2) : t]
+    plain = compute_advantages(TV1_RECORDS, "hgpo").advantages
+    np.testing.assert_array_equal(compute_advantages(rows, "hgpo").advantages, plain)
+
+
+def test_optional_invalid_defaults_to_false_and_extra_fields_pass():
+    rows = [dict(r, observation="text", action={"a": 1}) for r in TV1_RECORDS]
+    np.testing.assert_array_equal(
+        compute_advantages(rows, "gigpo").advantages, compute_advantages(TV1_RECORDS, "gigpo").advantages
+    )
+
+
+def test_integer_ids_and_keys_are_accepted():
+    rows = [
+        dict(r, group_id=7, traj_id=int(r["traj_id"][1:]), state_key=ord(r["state_key"])) for r in TV1_RECORDS
+    ]
+    np.testing.assert_array_equal(
+        compute_advantages(rows, "hgpo").advantages, compute_advantages(TV1_RECORDS, "hgpo").advantages
+    )
+
+
+def test_empty_batch():
+    result = compute_advantages([], "hgpo")
+    assert result.advantages.shape == (0,) and result.returns.shape == (0,)
+
+
+def test_unknown_estimator_and_option():
+    with pytest.raises(ValueError, match="unknown estimator 'ppo'"):
+        compute_advantages(TV1_RECORDS, "ppo")
+    with pytest.raises(ValueError, match="unknown option.*'K'.*'gigpo'"):
+        compute_advantages(TV1_RECORDS, "gigpo", K=2)
+    with pytest.raises(ValueError, match="unknown mode 'zscore'"):
+        compute_advantages(TV1_RECORDS, "hgpo", mode="zscore")
+    with pytest.raises(ValueError, match="K must be a non-negative integer"):
+        compute_advantages(TV1_RECORDS, "hgpo", K=-1)
+
+
+def test_not_records():
+    with pytest.raises(TypeError, match="records must be"):
+        compute_advantages("records.jsonl", "hgpo")
+    with pytest.raises(StepRecordError, match="record 1: not a mapping"):
+        compute_advantages([TV1_RECORDS[0], 5], "hgpo")
+
+
+def test_columns_of_unequal_length():
+    with pytest.raises(StepRecordError, match="different lengths"):
+        compute_advantages({"group_id": [1, 1], "traj_id": [1]}, "hgpo")
+
+
+def test_arrow_table_missing_column():
+    table = pa.Table.from_pylist(TV1_RECORDS).drop_columns(["state_key"])
+    with pytest.raises(StepRecordError, match="missing field 'state_key'"):
+        compute_advantages(table, "hgpo")
+
+
+def test_step_record_dataclass_round_trip():
+    rec = StepRecord("g", "t", 0, "A", 1.0, extra={"action": "go"})
+    assert rec.to_dict()["action"] == "go"
+    with pytest.raises(ValueError, match="clashes"):
+        StepRecord("g", "t", 0, "A", 1.0, extra={"reward": 2}).to_dict()
+
+
+def test_result_carries_options_with_defaults():
+    result = compute_advantages(TV1_RECORDS, "hgpo", K=3)
+    assert result.options["K"] == 3 and result.options["alpha"] == 1.0 and result.options["gamma"] == 0.95
