@@ -60,7 +60,7 @@ def main() -> None:
     print(f"\n{'estimator':<14}{'batch':>12}{'median s':>11}{'records/s':>14}")
     for name, options in (("hgpo", {"K": 4}), ("gigpo", {}), ("grpo", {})):
         for label, table in (("128x8", small), ("large", large)):
-            sec = median_seconds(lambda t=table: compute_advantages(t, name, **options), args.repeats)
+            sec = median_seconds(lambda t=table, e=name, o=options: compute_advantages(t, e, **o), args.repeats)
             tag = name + (" K=4" if name == "hgpo" else "")
             print(f"{tag:<14}{label:>12}{sec:>11.3f}{table.num_rows / sec:>14,.0f}")
 

@@ -43,7 +43,7 @@ def test_formats_round_trip_with_fields_untouched(tmp_path, tv1_file, suffix):
     assert hgpo_main(["advantages", str(src), "-o", str(out), "--estimator", "hgpo"]) == 0
     got = pq.read_table(out).to_pylist() if suffix == ".parquet" else read_jsonl(out)
     assert len(got) == len(rows)
-    for before, after in zip(rows, got):
+    for before, after in zip(rows, got, strict=True):
         assert {k: after[k] for k in before} == before
         assert list(after)[-2:] == ["return", "advantage"]
     np.testing.assert_allclose([r["advantage"] for r in got], TV1["hgpo_offset2"], atol=1e-5)

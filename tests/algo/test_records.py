@@ -98,7 +98,7 @@ def test_empty_batch():
 def test_unknown_estimator_and_option():
     with pytest.raises(ValueError, match="unknown estimator 'ppo'"):
         compute_advantages(TV1_RECORDS, "ppo")
-    with pytest.raises(ValueError, match="unknown option.*'K'.*'gigpo'"):
+    with pytest.raises(ValueError, match=r"unknown option.*'K'.*'gigpo'"):
         compute_advantages(TV1_RECORDS, "gigpo", K=2)
     with pytest.raises(ValueError, match="unknown mode 'zscore'"):
         compute_advantages(TV1_RECORDS, "hgpo", mode="zscore")
