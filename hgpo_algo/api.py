@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ from hgpo_algo.estimators import EstimatorInputs, estimator_options, get_estimat
 from hgpo_algo.records import TrajectoryBatch, load_batch
 from hgpo_algo.returns import episode_scores, penalized_returns
 
-__all__ = ["AdvantageResult", "compute_advantages"]
+__all__ = ["AdvantageResult", "compute_advantages", "memory_window_length"]
 
 DEFAULT_GAMMA = 0.95
 DEFAULT_INVALID_PENALTY = 0.1
@@ -37,6 +38,30 @@ class AdvantageResult:
     options: dict[str, Any]
     diagnostics: dict[str, np.ndarray] = field(default_factory=dict)
     report: list[LevelReport] | None = None
+
+
+def memory_window_length(batch: TrajectoryBatch) -> int | None:
+    """The memory-window length H the records were made with, read off their ``context_keys``.
+
+    Known when some record has more predecessors than the longest context (the window was full); else None.
+    """
+    if batch.context_length is None or batch.n == 0:
+        return None
+    longest = int(batch.context_length.max())
+    if longest < 0 or not ((batch.step > longest) & (batch.context_length >= 0)).any():
+        return None
+    return longest
+
+
+def _warn_if_window_differs(batch: TrajectoryBatch, K: int) -> None:
+    H = memory_window_length(batch)
+    if H is not None and H != K:
+        warnings.warn(
+            f"HGPO K={K} differs from the memory window H={H} of the records (their context_keys): the "
+            "history levels then do not match what the agent's prompt showed",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def compute_advantages(
@@ -86,6 +111,8 @@ def compute_advantages(
         invalid_penalty=invalid_penalty,
         want_diagnostics=diagnostics,
     )
+    if "K" in known:
+        _warn_if_window_differs(batch, int(options.get("K", known["K"])))
     out = fn(inputs, **options)
     result = AdvantageResult(
         advantages=batch.to_input_order(out.advantages),

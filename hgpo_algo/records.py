@@ -25,6 +25,7 @@ looks at single records.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter, methodcaller
@@ -37,15 +38,28 @@ import pyarrow.compute as pc
 __all__ = [
     "OPTIONAL_FIELDS",
     "REQUIRED_FIELDS",
+    "STATE_KEY_BYTES",
     "StepRecord",
     "StepRecordError",
     "TrajectoryBatch",
     "load_batch",
+    "text_state_key",
 ]
 
 REQUIRED_FIELDS: tuple[str, ...] = ("group_id", "traj_id", "step", "state_key", "reward")
 OPTIONAL_FIELDS: tuple[str, ...] = ("invalid", "context_keys")
 _FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+
+STATE_KEY_BYTES = 16
+
+
+def text_state_key(text: str) -> str:
+    """The canonical state key of an observation text: BLAKE2b (16 bytes) of its UTF-8 bytes, as hex.
+
+    Identical text gives an identical key in every process, run and machine (unlike ``hash()``); any
+    difference in the text, whitespace included, gives a different key.
+    """
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=STATE_KEY_BYTES).hexdigest()
 
 
 @dataclass
@@ -109,6 +123,7 @@ class TrajectoryBatch:
         invalid: bool invalid-action flags.
         traj_start: int64 ``(n_trajectories,)`` canonical row of each trajectory's step 0.
         traj_length: int64 ``(n_trajectories,)`` number of steps of each trajectory.
+        context_length: int64 ``(n,)`` length of each record's ``context_keys`` (-1 where absent).
     """
 
     order: np.ndarray
@@ -122,6 +137,7 @@ class TrajectoryBatch:
     traj_length: np.ndarray
     n_groups: int
     n_keys: int
+    context_length: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -372,8 +388,9 @@ def load_batch(records: Any) -> TrajectoryBatch:
         raise StepRecordError(f"{describe(i)}: trajectory appears in two groups", index=i, field="group_id")
 
     s_key = key[order]
+    context_length = None
     if cols["context_keys"] is not None:
-        _check_context_keys(cols["context_keys"], key_col, key_values, order, s_key, s_step, describe)
+        context_length = _check_context_keys(cols["context_keys"], key_col, key_values, order, s_key, s_step, describe)
 
     return TrajectoryBatch(
         order=order.astype(np.int64),
@@ -387,6 +404,7 @@ def load_batch(records: Any) -> TrajectoryBatch:
         traj_length=lengths,
         n_groups=int(group.max()) + 1 if n else 0,
         n_keys=len(key_values),
+        context_length=context_length,
     )
 
 
@@ -398,10 +416,13 @@ def _check_context_keys(
     s_key: np.ndarray,
     s_step: np.ndarray,
     describe: _Describer,
-) -> None:
-    """``context_keys`` of the record at step t must equal the last ``len(context_keys)`` keys before t."""
+) -> np.ndarray | None:
+    """``context_keys`` of the record at step t must equal the last ``len(context_keys)`` keys before t.
+
+    Returns the context length of each canonical row (-1 where absent), or None when no record has any.
+    """
     if pa.types.is_null(ck.type):
-        return
+        return None
     if not (pa.types.is_list(ck.type) or pa.types.is_large_list(ck.type)):
         i = _first_bad(ck, lambda v: v is None or isinstance(v, (list, tuple)))
         raise StepRecordError(
@@ -419,9 +440,10 @@ def _check_context_keys(
             index=int(order[row]),
             field="context_keys",
         )
+    context_length = np.where(present, lengths, -1)
     flat = ck.flatten()
     if len(flat) == 0:
-        return
+        return context_length
     if flat.type != key_values.type:
         try:
             flat = flat.cast(key_values.type)
@@ -444,4 +466,5 @@ def _check_context_keys(
             index=int(order[row]),
             field="context_keys",
         )
+    return context_length
 

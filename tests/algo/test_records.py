@@ -74,6 +74,40 @@ def test_consistent_context_keys_are_accepted():
     np.testing.assert_array_equal(compute_advantages(rows, "hgpo").advantages, plain)
 
 
+def test_window_length_differing_from_K_warns():
+    rows = [dict(r) for r in TV1_RECORDS]
+    keys_by_traj = {}
+    for r in rows:
+        keys_by_traj.setdefault(r["traj_id"], []).append(r["state_key"])
+    for r in rows:
+        r["context_keys"] = keys_by_traj[r["traj_id"]][max(0, r["step"] - 3) : r["step"]]
+    with pytest.warns(UserWarning, match="HGPO K=2 differs from the memory window H=3"):
+        compute_advantages(rows, "hgpo")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compute_advantages(rows, "hgpo", K=3)
+        compute_advantages(rows, "gigpo")
+
+
+def test_state_key_is_stable_and_sensitive():
+    """Keys never change across releases or processes: stored records stay comparable."""
+    import subprocess
+    import sys
+
+    from hgpo_algo.records import text_state_key
+
+    text = "You are in the middle of a room."
+    assert text_state_key(text) == "43064db8046457b25e5ad0a9a36dc6c5"
+    other = subprocess.run(
+        [sys.executable, "-c", f"from hgpo_algo.records import text_state_key; print(text_state_key({text!r}))"],
+        capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""},
+    ).stdout.strip()
+    assert other == text_state_key(text)
+    assert text_state_key("a b") != text_state_key("a  b")
+
+
 def test_optional_invalid_defaults_to_false_and_extra_fields_pass():
     rows = [dict(r, observation="text", action={"a": 1}) for r in TV1_RECORDS]
     np.testing.assert_array_equal(
