@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-EXTRAS ?= dev,plot
+EXTRAS ?= dev,plot,envs,ray
 
 .PHONY: setup demo test bench clean
 

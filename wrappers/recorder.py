@@ -1,0 +1,181 @@
+"""Step records from environment transitions: ``EpisodeRecorder`` (plain object) and ``StepRecorder``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from hgpo_algo.records import REQUIRED_FIELDS
+from wrappers.sinks import RecordSink, open_sink
+
+__all__ = ["DEFAULT_INCLUDE", "EpisodeRecorder", "StepRecorder"]
+
+DEFAULT_INCLUDE = ("observation", "action", "prompt")
+
+
+class EpisodeRecorder:
+    """Turns one episode's transitions into step records (the schema of ``hgpo_algo.records``).
+
+    Call :meth:`begin` with the reset's observation and info, then :meth:`record` for every step. A record
+    describes the decision at step t: ``state_key`` and ``context_keys`` of what the agent saw before acting,
+    the action, the reward received after it, ``invalid`` (the model output could not be parsed:
+    ``not info["format_valid"]``; with ``invalid_from="env"``, ``not info["is_action_valid"]``), ``done``,
+    ``terminated``, ``truncated`` and ``won``.
+
+    Args:
+        group_id, traj_id: the ids written into every record.
+        include: optional fields to write: any of ``observation`` (the text the agent acted on), ``action``
+            (what the environment received), ``response`` (raw model text), ``prompt``.
+        info_fields: further ``info`` keys of the step to copy into the record (e.g. ``task_score``).
+    """
+
+    def __init__(
+        self,
+        group_id: str | int,
+        traj_id: str | int,
+        *,
+        include: Iterable[str] = DEFAULT_INCLUDE,
+        info_fields: Iterable[str] = (),
+        invalid_from: str = "format",
+    ) -> None:
+        include = tuple(include)
+        unknown = sorted(set(include) - {"observation", "action", "response", "prompt"})
+        if unknown:
+            raise ValueError(f"unknown include field(s) {', '.join(unknown)}")
+        if invalid_from not in ("format", "env"):
+            raise ValueError(f"invalid_from must be 'format' or 'env', got {invalid_from!r}")
+        self.group_id, self.traj_id = group_id, traj_id
+        self.include, self.info_fields, self.invalid_from = include, tuple(info_fields), invalid_from
+        self._step = 0
+        self._seen: tuple[Any, dict[str, Any]] | None = None
+
+    def begin(self, observation: Any, info: dict[str, Any]) -> None:
+        self._step = 0
+        self._seen = (observation, info)
+
+    def record(
+        self,
+        action: Any,
+        observation: Any,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+        info: dict[str, Any],
+    ) -> dict[str, Any]:
+        if self._seen is None:
+            raise RuntimeError("EpisodeRecorder.record before begin (reset the environment first)")
+        seen_obs, seen_info = self._seen
+        if "state_key" not in seen_info:
+            raise KeyError("step records need info['state_key']; wrap the environment with wrappers.StateKey")
+        reward = float(reward)
+        if not math.isfinite(reward):
+            raise ValueError(f"environment returned a non-finite reward ({reward}) at step {self._step}")
+        if self.invalid_from == "format":
+            invalid = not info.get("format_valid", True)
+        else:
+            invalid = not info.get("is_action_valid", True)
+        rec: dict[str, Any] = {
+            "group_id": self.group_id,
+            "traj_id": self.traj_id,
+            "step": self._step,
+            "state_key": seen_info["state_key"],
+            "reward": reward,
+            "invalid": bool(invalid),
+        }
+        if "context_keys" in seen_info:
+            rec["context_keys"] = list(seen_info["context_keys"])
+        rec["done"] = bool(terminated or truncated)
+        rec["terminated"] = bool(terminated)
+        rec["truncated"] = bool(truncated)
+        rec["won"] = bool(info.get("won", False))
+        if "observation" in self.include:
+            rec["observation"] = seen_obs
+        if "action" in self.include:
+            rec["action"] = info.get("parsed_action", action)
+        if "response" in self.include:
+            rec["response"] = info.get("raw_action", action)
+        if "prompt" in self.include and "prompt" in seen_info:
+            rec["prompt"] = seen_info["prompt"]
+        for name in self.info_fields:
+            if name in REQUIRED_FIELDS or name in rec:
+                raise ValueError(f"info field {name!r} would overwrite a record field")
+            rec[name] = info.get(name)
+        self._step += 1
+        self._seen = (observation, info)
+        return rec
+
+
+class StepRecorder(gym.Wrapper):
+    """Emits one step record per ``step`` to a sink (in memory, ``.jsonl``, ``.jsonl.gz``, ``.parquet``).
+
+    Put it outermost, over :class:`~wrappers.memory.MemoryWindow` (for ``context_keys`` and ``prompt``) and
+    :class:`~wrappers.action_parser.ActionParser` (for ``invalid``). Records from here go straight into
+    ``hgpo_algo.compute_advantages`` or ``hgpo advantages``.
+
+    Args:
+        env: the wrapped environment; it must provide ``info["state_key"]``.
+        sink: a path, a list, a sink object, or None for in memory (``recorder.records``).
+        group_id: the task group of the episodes recorded.
+        traj_id: a fixed id, or ``traj_id(episode_index) -> id``; default ``f"{group_id}-{episode_index}"``.
+        **recorder_options: ``include``, ``info_fields``, ``invalid_from`` of :class:`EpisodeRecorder`.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        sink: str | Path | RecordSink | list | None = None,
+        *,
+        group_id: str | int = 0,
+        traj_id: str | int | Callable[[int], str | int] | None = None,
+        **recorder_options: Any,
+    ) -> None:
+        super().__init__(env)
+        self.sink = open_sink(sink)
+        self.group_id = group_id
+        self._traj_id = traj_id
+        self._options = recorder_options
+        self._episodes = 0
+        self._recorder: EpisodeRecorder | None = None
+        EpisodeRecorder(group_id, 0, **recorder_options)  # validate options now, not at the first step
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Records kept in memory (only for an in-memory sink)."""
+        if not hasattr(self.sink, "records"):
+            raise AttributeError("this StepRecorder writes to a file; read the file for its records")
+        return self.sink.records  # type: ignore[attr-defined]
+
+    def _next_traj_id(self) -> str | int:
+        k = self._episodes
+        if self._traj_id is None:
+            return f"{self.group_id}-{k}"
+        if callable(self._traj_id):
+            return self._traj_id(k)
+        if k > 0:
+            raise ValueError(
+                f"StepRecorder got a fixed traj_id={self._traj_id!r} but is recording a second episode; "
+                "pass traj_id=None or a callable"
+            )
+        return self._traj_id
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        observation, info = self.env.reset(**kwargs)
+        self._recorder = EpisodeRecorder(self.group_id, self._next_traj_id(), **self._options)
+        self._episodes += 1
+        self._recorder.begin(observation, info)
+        return observation, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self._recorder is None:
+            raise RuntimeError("StepRecorder.step before reset")
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.sink.write(self._recorder.record(action, observation, reward, terminated, truncated, info))
+        return observation, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        self.sink.close()
+        super().close()

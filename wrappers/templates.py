@@ -1,0 +1,139 @@
+"""Prompt templates for :class:`~wrappers.memory.MemoryWindow`: plain TOML data, replaceable by users.
+
+A template file defines ``first`` (the prompt before any action), ``with_history`` (later prompts),
+``history_item`` (one observation/action pair), ``task_pattern`` (a regex with a ``task`` group that finds
+the task in the first observation, or empty), and the separators used to join admissible actions and
+history items. The built-in templates are ``alfworld``, ``webshop`` and ``generic`` (see ``templates/``).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["BUILTIN_TEMPLATES", "PromptTemplate", "load_template"]
+
+BUILTIN_TEMPLATES = ("alfworld", "webshop", "generic")
+
+PROMPT_FIELDS = {
+    "task",
+    "observation",
+    "admissible_actions",
+    "step_count",
+    "step_number",
+    "history",
+    "history_count",
+    "history_length",
+}
+ITEM_FIELDS = {"index", "observation", "action"}
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A prompt template (see module docstring). ``source`` says where it came from, for messages."""
+
+    first: str
+    with_history: str
+    history_item: str
+    task_pattern: str = ""
+    action_separator: str = "\n"
+    history_separator: str = "\n"
+    source: str = "<inline>"
+
+    def __post_init__(self) -> None:
+        for name, text, allowed in (
+            ("first", self.first, PROMPT_FIELDS),
+            ("with_history", self.with_history, PROMPT_FIELDS),
+            ("history_item", self.history_item, ITEM_FIELDS),
+        ):
+            try:
+                used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            except ValueError as exc:
+                raise ValueError(f"template {self.source}: {name} is not a valid format string ({exc})") from None
+            unknown = sorted(used - allowed)
+            if unknown:
+                raise ValueError(
+                    f"template {self.source}: {name} uses unknown placeholder(s) {', '.join(unknown)} "
+                    f"(allowed: {', '.join(sorted(allowed))})"
+                )
+        if self.task_pattern:
+            try:
+                compiled = re.compile(self.task_pattern)
+            except re.error as exc:
+                raise ValueError(f"template {self.source}: task_pattern is not a valid regex ({exc})") from None
+            if "task" not in compiled.groupindex:
+                raise ValueError(f"template {self.source}: task_pattern needs a named group (?P<task>...)")
+
+    def find_task(self, observation: str) -> str | None:
+        """The task sentence in an observation, by ``task_pattern`` (None when absent)."""
+        if not self.task_pattern:
+            return None
+        match = re.search(self.task_pattern, observation)
+        return match.group("task").strip() if match else None
+
+    def render(
+        self,
+        *,
+        task: str,
+        observation: str,
+        admissible_actions: list[str] | None,
+        step_count: int,
+        history: list[tuple[str, str]],
+        history_length: int,
+    ) -> str:
+        """The prompt for the decision after ``step_count`` steps; ``history`` holds (observation, action)."""
+        first_index = step_count - len(history) + 1
+        items = [
+            self.history_item.format(index=first_index + k, observation=obs, action=act)
+            for k, (obs, act) in enumerate(history)
+        ]
+        values: dict[str, Any] = {
+            "task": task,
+            "observation": observation,
+            "admissible_actions": self.action_separator.join(admissible_actions or []),
+            "step_count": step_count,
+            "step_number": step_count + 1,
+            "history": self.history_separator.join(items),
+            "history_count": len(history),
+            "history_length": history_length,
+        }
+        return (self.with_history if history else self.first).format_map(values)
+
+
+def load_template(template: str | Path | PromptTemplate) -> PromptTemplate:
+    """A built-in template by name, a TOML file by path, or a :class:`PromptTemplate` as is."""
+    if isinstance(template, PromptTemplate):
+        return template
+    if isinstance(template, str) and template in BUILTIN_TEMPLATES:
+        text = resources.files("wrappers").joinpath("templates", f"{template}.toml").read_text(encoding="utf-8")
+        source = f"built-in '{template}'"
+    else:
+        path = Path(template)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"prompt template {str(template)!r} is neither a built-in ({', '.join(BUILTIN_TEMPLATES)}) "
+                "nor an existing TOML file"
+            )
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"template {source}: invalid TOML ({exc})") from None
+    missing = [k for k in ("first", "with_history", "history_item") if k not in data]
+    if missing:
+        raise ValueError(f"template {source}: missing key(s) {', '.join(missing)}")
+    known = {"first", "with_history", "history_item", "task_pattern", "action_separator", "history_separator"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"template {source}: unknown key(s) {', '.join(unknown)}")
+    return PromptTemplate(source=source, **data)
