@@ -1,0 +1,120 @@
+"""The reference trainer on a tiny model made from a config: a full iteration, checkpoints, the PPO update."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("gymnasium")
+
+from hgpo_algo.cli import main as hgpo_main  # noqa: E402
+from hgpo_algo.trainer.config import TrainConfig  # noqa: E402
+from hgpo_algo.trainer.tiny import make_tiny_model  # noqa: E402
+from hgpo_algo.trainer.trainer import StepBatch, Trainer  # noqa: E402
+from tests.wrappers.textgame import ENV_ID  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return str(make_tiny_model(tmp_path_factory.mktemp("tiny"), seed=0))
+
+
+def small_config(tmp_path, model, **overrides):
+    settings = dict(
+        model=model,
+        output_dir=str(tmp_path / "run"),
+        env_id=ENV_ID,
+        group_size=2,
+        tasks_per_batch=2,
+        max_steps=3,
+        max_new_tokens=8,
+        max_prompt_tokens=128,
+        mini_batch_size=8,
+        micro_batch_size=4,
+        lr=1e-3,
+        entropy_coef=0.01,
+        eval_tasks=2,
+        eval_every=1,
+        save_every=1,
+        iterations=1,
+        progress=False,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_one_full_iteration_then_resume(tmp_path, tiny_model):
+    trainer = Trainer(small_config(tmp_path, tiny_model))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    history = trainer.train()
+    (metrics,) = history
+    assert math.isfinite(metrics["loss"]) and math.isfinite(metrics["pg_loss"])
+    assert metrics["steps_per_episode"] == 3.0 and "eval_success_rate" in metrics
+    changed = sum(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    assert changed > 0
+    run = tmp_path / "run"
+    for name in ("metrics.jsonl", "metrics.csv", "config.yaml", "checkpoints/latest"):
+        assert (run / name).is_file()
+    resumed = Trainer(small_config(tmp_path, tiny_model))
+    assert resumed.resume() and resumed.iteration == 1
+    for a, b in zip(trainer.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_ppo_update_raises_logprob_of_positive_advantage_actions(tmp_path, tiny_model):
+    trainer = Trainer(small_config(tmp_path, tiny_model, lr=3e-3, kl_coef=0.0, entropy_coef=0.0, ppo_epochs=1))
+    tok = trainer.tokenizer
+    prompts = [tok("You see a mug.\n")["input_ids"], tok("You see a pan.\n")["input_ids"]]
+    good = tok("<action>take mug</action>")["input_ids"]
+    bad = tok("<action>go west</action>")["input_ids"]
+    prompt_ids = [prompts[0], prompts[0], prompts[1], prompts[1]]
+    response_ids = [good, bad, good, bad]
+    advantages = torch.tensor([1.0, -1.0, 1.0, -1.0])
+
+    def logprobs():
+        with torch.no_grad():
+            lp, mask, _ = trainer.policy.token_logprobs(prompt_ids, response_ids)
+        return (lp * mask).sum(1)
+
+    start = logprobs()
+    for _ in range(5):
+        old, mask, _ = trainer.policy.token_logprobs(prompt_ids, response_ids)
+        batch = StepBatch(prompt_ids, response_ids, advantages, old.detach(), None, mask)
+        stats = trainer.update(batch)
+        assert math.isfinite(stats["loss"])
+    end = logprobs()
+    assert (end[[0, 2]] > start[[0, 2]]).all(), (start, end)
+    assert (end[[1, 3]] < start[[1, 3]]).all(), (start, end)
+
+
+def test_config_yaml_round_trip_and_errors(tmp_path):
+    cfg = TrainConfig(model="m", K=3, env_kwargs={"split": "train"})
+    cfg.save(tmp_path / "c.yaml")
+    assert TrainConfig.load(tmp_path / "c.yaml") == cfg
+    assert cfg.window == 3 and cfg.estimator_options()["K"] == 3
+    assert TrainConfig().group_size == 8 and TrainConfig().tasks_per_batch == 16 and TrainConfig().lr == 1e-6
+    with pytest.raises(ValueError, match="unknown config key"):
+        TrainConfig.from_dict({"learning_rate": 1})
+    with pytest.raises(ValueError, match="unknown estimator"):
+        TrainConfig(estimator="ppo").validate()
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert hgpo_main(["train", "--model", str(tmp_path / "missing")]) == 2
+    assert "model folder not found" in capsys.readouterr().err
+    assert hgpo_main(["train", "--set", "nonsense"]) == 2
+    assert "--set expects KEY=VALUE" in capsys.readouterr().err
+    assert hgpo_main(["train", "--set", "colour=1", "--tiny"]) == 2
+    assert "unknown config key(s): colour" in capsys.readouterr().err
+
+
+def test_one_iteration_on_alfworld(tmp_path, tiny_model):
+    """The same full iteration on generated ALFWorld games (the trainer's default environment)."""
+    pytest.importorskip("textworld")
+    trainer = Trainer(small_config(tmp_path, tiny_model, env_id="hgpo/ALFWorld-v0", max_steps=2, eval_tasks=1))
+    (metrics,) = trainer.train()
+    assert math.isfinite(metrics["loss"]) and metrics["steps_per_episode"] == 2.0
+    assert "eval_success_rate" in metrics
