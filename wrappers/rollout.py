@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ def collect_groups(
     max_restarts: int = 3,
     sink: str | Path | RecordSink | list | None = None,
     progress: bool = True,
+    stats: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Roll out ``group_size`` episodes of each of ``n_groups`` tasks and return their step records.
 
@@ -87,6 +89,8 @@ def collect_groups(
         backend: ``sync`` (this process), ``process`` (worker processes) or ``ray`` (Ray actors).
         max_steps: add a ``TimeLimit``; otherwise the environment's own limit ends episodes.
         sink: also write the records to a file / sink.
+        stats: a dict to fill with wall-clock seconds: ``start`` (make and reset), ``policy`` (policy calls),
+            ``env`` (step calls through the backend, wrappers and recording included), ``restarts``.
     """
     if n_groups < 1 or group_size < 1:
         raise ValueError(f"n_groups and group_size must be >= 1, got {n_groups} and {group_size}")
@@ -120,8 +124,12 @@ def collect_groups(
             for i in range(n_envs)
         ]
         rollout = _Rollout(runner, spec, slots, max_restarts)
+        t0 = time.perf_counter()
         rollout.start()
+        rollout.timings["start"] = time.perf_counter() - t0
         records = rollout.run(policy, progress)
+        if stats is not None:
+            stats.update(rollout.timings, restarts=float(rollout.restarts))
     finally:
         runner.close()
     out = open_sink(sink) if sink is not None else None
@@ -139,6 +147,7 @@ class _Rollout:
         self.runner, self.spec, self.slots, self.max_restarts = runner, spec, slots, max_restarts
         self.restarts = 0
         self.records: list[list[dict[str, Any]]] = [[] for _ in slots]
+        self.timings = {"start": 0.0, "policy": 0.0, "env": 0.0}
 
     def _by_worker(self, slots: list[_Slot]) -> dict[int, list[_Slot]]:
         out: dict[int, list[_Slot]] = {}
@@ -208,7 +217,10 @@ class _Rollout:
                     break
                 prompts = [s.info.get("prompt", s.observation) for s in alive]
                 infos = [dict(s.info, episode=s.recorder.traj_id) for s in alive]
+                t0 = time.perf_counter()
                 actions = list(policy(prompts, infos))
+                t1 = time.perf_counter()
+                self.timings["policy"] += t1 - t0
                 if len(actions) != len(alive):
                     raise ValueError(f"policy returned {len(actions)} actions for {len(alive)} prompts")
                 for s, a in zip(alive, actions, strict=True):
@@ -226,6 +238,7 @@ class _Rollout:
                         if terminated or truncated:
                             s.done = True
                             bar.update(1)
+                self.timings["env"] += time.perf_counter() - t1
                 steps += len(alive)
                 bar.set_postfix(steps=steps)
         finally:

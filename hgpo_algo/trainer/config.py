@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hgpo_algo.providers import DEFAULT_PROVIDER
+
 __all__ = ["TrainConfig"]
 
 
@@ -22,7 +24,7 @@ class TrainConfig:
     output_dir: str = "out/train"
     env_id: str = "hgpo/ALFWorld-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    rollout_provider: str = "wrappers.rollout:collect_groups"
+    rollout_provider: str = DEFAULT_PROVIDER
     backend: str = "sync"
     iterations: int = 100
     seed: int = 0

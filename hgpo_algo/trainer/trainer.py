@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib
 import json
 import math
 import random
@@ -30,21 +29,11 @@ import torch
 
 from hgpo_algo.api import compute_advantages
 from hgpo_algo.losses import aggregate, kl_loss, policy_loss
+from hgpo_algo.providers import load_rollout_provider
 from hgpo_algo.trainer.config import TrainConfig
 from hgpo_algo.trainer.lm_policy import LMPolicy, Sample, resolve_device, resolve_dtype
 
-__all__ = ["StepBatch", "Trainer", "load_rollout_provider"]
-
-
-def load_rollout_provider(spec: str) -> Callable[..., list[dict[str, Any]]]:
-    """A rollout function by dotted name, ``"module:function"`` (default ``wrappers.rollout:collect_groups``)."""
-    module_name, _, attr = spec.partition(":")
-    if not attr:
-        raise ValueError(f"rollout provider must look like 'module:function', got {spec!r}")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ImportError(f"cannot load rollout provider {spec!r}: {exc}") from None
+__all__ = ["StepBatch", "Trainer"]
 
 
 @dataclass

@@ -8,14 +8,28 @@ import pytest
 from hgpo_algo.cli import main as hgpo_main
 
 
-def test_demo_runs_and_writes_outputs(tmp_path, capsys):
+def run_demo(tmp_path, capsys, env):
     out = tmp_path / "demo"
-    assert hgpo_main(["demo", "--out", str(out), "--groups", "4", "--group-size", "4"]) == 0
+    assert hgpo_main(["demo", "--env", env, "--out", str(out), "--groups", "2", "--group-size", "3"]) == 0
     text = capsys.readouterr().out
     assert "success rate" in text and "inconsistent" in text
-    steps = sum(1 for _ in open(out / "rollouts.jsonl"))
+    steps = sum(1 for _ in open(out / f"{env}_rollouts.jsonl"))
     for estimator in ("grpo", "gigpo", "hgpo"):
-        table = pq.read_table(out / f"advantages_{estimator}.parquet")
+        table = pq.read_table(out / f"{env}_advantages_{estimator}.parquet")
         assert table.num_rows == steps and {"return", "advantage"} <= set(table.column_names)
     pytest.importorskip("matplotlib")
     assert (out / "demo.png").stat().st_size > 10_000
+
+
+def test_demo_on_synthetic_tasks(tmp_path, capsys):
+    run_demo(tmp_path, capsys, "synthetic")
+
+
+def test_demo_on_alfworld(tmp_path, capsys):
+    pytest.importorskip("textworld")
+    run_demo(tmp_path, capsys, "alfworld")
+
+
+def test_demo_rejects_unknown_environment(capsys):
+    assert hgpo_main(["demo", "--env", "atari"]) == 2
+    assert "unknown environment(s) ['atari']" in capsys.readouterr().err
