@@ -1,33 +1,44 @@
 # Two entry points, both self-contained on a fresh machine: `make demo` and `make test`.
+# Both create .venv (if needed) and install what they need into it; nothing is expected to be installed by hand.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-EXTRAS ?= dev,plot,envs,ray,train
+
+# What the main job needs, and what the test suite needs on top of it.
+DEMO_EXTRAS ?= plot,envs
+TEST_EXTRAS ?= dev,plot,envs,ray,train
 # The CPU build of torch: on our machines this exact version is a local wheel; any other spec pulls a
 # multi-GB CUDA build. Installed before the extras so that their `torch>=2.1` is already satisfied.
 TORCH ?= torch==2.13.0
 
 .PHONY: setup demo test bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH)"
-	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+
+$(VENV)/.demo-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet -e ".[$(DEMO_EXTRAS)]"
 	touch $@
 
-setup: $(VENV)/.installed
+$(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e ".[$(TEST_EXTRAS)]"
+	touch $@
 
-demo: setup
+setup: $(VENV)/.test-installed
+
+demo: $(VENV)/.demo-installed
 	$(VENV)/bin/hgpo demo
 
-test: setup
+test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider || [ $$? -eq 5 ]
 
-bench: setup
+bench: $(VENV)/.test-installed
 	$(PY) benchmarks/advantages.py
+	$(PY) benchmarks/rollouts.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis out
