@@ -33,3 +33,8 @@ def test_demo_on_alfworld(tmp_path, capsys):
 def test_demo_rejects_unknown_environment(capsys):
     assert hgpo_main(["demo", "--env", "atari"]) == 2
     assert "unknown environment(s) ['atari']" in capsys.readouterr().err
+
+
+def test_demo_on_webshop(tmp_path, capsys):
+    pytest.importorskip("flask")
+    run_demo(tmp_path, capsys, "webshop")

@@ -1,0 +1,213 @@
+"""Bounded load test of the WebShop server on loopback: many concurrent sessions doing full episodes.
+
+Each virtual user loops: start a session (seeded goal) -> search the instruction -> open a result ->
+pick an option value if there is one -> open Features -> back -> buy -> close the session. It reports
+requests/s, latency p50/p99, errors (non-2xx, bad JSON, transport failures: must be 0) and the
+server's RSS before and after.
+
+    python benchmarks/webshop_load.py                      # starts its own server (synthetic catalogue)
+    python benchmarks/webshop_load.py --sessions 64 --episodes 2000 --max-seconds 120
+    python benchmarks/webshop_load.py --url http://127.0.0.1:3000 --pid 1234   # an already running server
+
+Only loopback URLs are accepted; the run is bounded by ``--episodes`` and ``--max-seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of process ``pid`` in MB (Linux /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    episodes: int = 0
+    rewards: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ServerProcess:
+    """``hgpo webshop serve`` on 127.0.0.1 with an ephemeral port."""
+
+    def __init__(self, extra: list[str], env: dict[str, str] | None = None, timeout: float = 600.0) -> None:
+        hgpo = Path(sys.executable).with_name("hgpo")
+        self.log = Path(tempfile.mkstemp(prefix="webshop-server-", suffix=".log")[1])
+        args = [str(hgpo), "webshop", "serve", "--host", "127.0.0.1", "--port", "0", *extra]
+        self.started = time.perf_counter()
+        with open(self.log, "w") as f:
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=f, env=env or dict(os.environ))
+        self.url = ""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            m = re.search(r"serving on (http://\S+)", self.log.read_text())
+            if m:
+                self.url = m.group(1)
+                break
+            time.sleep(0.01)
+        if not self.url:
+            self.stop()
+            raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+        while True:  # ready = /health answers
+            try:
+                if requests.get(self.url + "/health", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.01)
+        self.ready_seconds = time.perf_counter() - self.started
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(15)
+
+
+def _user(url: str, seed: int, stats: Stats, stop_at: float, budget: list[int], budget_lock: threading.Lock) -> None:
+    rng = random.Random(seed)
+    http = requests.Session()
+
+    def call(method: str, path: str, body: dict | None = None) -> dict | None:
+        t = time.perf_counter()
+        try:
+            resp = http.request(method, url + path, json=body, timeout=30)
+            dt = time.perf_counter() - t
+            data = resp.json() if resp.content else {}
+            ok = resp.status_code < 300
+        except (requests.RequestException, ValueError) as exc:
+            dt, data, ok = time.perf_counter() - t, None, False
+            with stats.lock:
+                stats.errors.append(f"{method} {path}: {type(exc).__name__}: {exc}")
+        with stats.lock:
+            stats.latencies.append(dt)
+            if data is not None and not ok:
+                stats.errors.append(f"{method} {path}: HTTP {resp.status_code} {str(data)[:200]}")
+        return data if ok else None
+
+    while time.monotonic() < stop_at:
+        with budget_lock:
+            if budget[0] <= 0:
+                return
+            budget[0] -= 1
+        start = call("POST", "/api/sessions", {"seed": rng.randrange(1 << 30)})
+        if start is None:
+            continue
+        sid = start["session_id"]
+
+        def step(action: str, sid: str = sid) -> dict | None:
+            return call("POST", f"/api/sessions/{sid}/step", {"action": action})
+
+        page = step(f"search[{start['instruction_text']}]")
+        products = [c for c in (page or {}).get("clickables", []) if c not in ("back to search", "next >", "< prev")]
+        if products:
+            page = step(f"click[{rng.choice(products)}]")
+            options = [c for c in (page or {}).get("clickables", [])
+                       if c not in ("back to search", "< prev", "description", "features", "reviews", "buy now")]
+            if options:
+                page = step(f"click[{rng.choice(options)}]")
+            step("click[features]")
+            step("click[< prev]")
+            done = step("click[buy now]")
+            if done is not None:
+                with stats.lock:
+                    stats.rewards.append(done["reward"])
+        call("DELETE", f"/api/sessions/{sid}")
+        with stats.lock:
+            stats.episodes += 1
+
+
+def run_load(url: str, sessions: int = 64, episodes: int = 2000, max_seconds: float = 120.0, seed: int = 0) -> dict:
+    """Drive ``sessions`` concurrent users at ``url`` (loopback only); returns the figures."""
+    host = urlparse(url).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"load tests only run against loopback, not {host!r}")
+    stats = Stats()
+    budget, budget_lock = [episodes], threading.Lock()
+    stop_at = time.monotonic() + max_seconds
+    t0 = time.perf_counter()
+    threads = [
+        threading.Thread(target=_user, args=(url, seed * 100_003 + k, stats, stop_at, budget, budget_lock), daemon=True)
+        for k in range(sessions)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max_seconds + 60)
+    wall = time.perf_counter() - t0
+    lat = np.array(stats.latencies) * 1e3
+    return {
+        "sessions": sessions,
+        "episodes": stats.episodes,
+        "requests": len(lat),
+        "seconds": round(wall, 2),
+        "req_per_s": round(len(lat) / wall, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
+        "p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
+        "errors": len(stats.errors),
+        "first_errors": stats.errors[:5],
+        "mean_reward": round(float(np.mean(stats.rewards)), 3) if stats.rewards else None,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", help="an already running server (loopback); default: start one")
+    ap.add_argument("--pid", type=int, help="pid of that server, for RSS")
+    ap.add_argument("--sessions", type=int, default=64)
+    ap.add_argument("--episodes", type=int, default=2000)
+    ap.add_argument("--max-seconds", type=float, default=120.0)
+    ap.add_argument("--server-args", default="", help="extra `hgpo webshop serve` arguments when starting one")
+    args = ap.parse_args()
+    server = None
+    if args.url is None:
+        server = ServerProcess([*args.server_args.split(), "--workers", "16"])
+        url, pid = server.url, server.pid
+    else:
+        url, pid = args.url.rstrip("/"), args.pid
+    try:
+        before = rss_mb(pid) if pid else None
+        result = run_load(url, args.sessions, args.episodes, args.max_seconds)
+        result["rss_mb_before"] = round(before, 1) if before else None
+        result["rss_mb_after"] = round(rss_mb(pid), 1) if pid else None
+        result["live_sessions_after"] = requests.get(url + "/health", timeout=10).json()["sessions"]
+    finally:
+        if server is not None:
+            server.stop()
+    print(json.dumps(result, indent=2))
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
