@@ -23,7 +23,7 @@ ESTIMATORS = ("grpo", "gigpo", "hgpo")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hgpo demo", description=__doc__.splitlines()[0])
-    p.add_argument("--env", default="webshop", help="comma list of alfworld, webshop, synthetic")
+    p.add_argument("--env", default="alfworld,webshop", help="comma list of alfworld, webshop, synthetic")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     p.add_argument("--groups", type=int, default=8, help="task groups per environment (default: 8)")
     p.add_argument("--group-size", type=int, default=4, help="rollouts per task (default: 4)")
