@@ -72,7 +72,7 @@ class ServerProcess:
 @pytest.fixture(scope="session", autouse=True)
 def _server_dependencies() -> None:
     """Every test here runs a WebShop server process: skip, saying why, without its dependencies."""
-    missing = [m for m in ("flask", "waitress", "scipy") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("flask", "waitress") if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"the WebShop server needs {', '.join(missing)} (pip install 'hgpo[webshop]')")
 
