@@ -43,21 +43,29 @@ class Replay:
 
 
 def bare_env_seconds(env_id: str, env_kwargs: dict, records: list[dict[str, Any]], seed: int, n_groups: int) -> float:
-    """Seconds spent in ``step`` of plain ``gym.make`` environments playing the recorded episodes."""
+    """Seconds spent in ``step`` of plain ``gym.make`` environments playing the recorded episodes.
+
+    Mirrors ``collect_groups``: one environment per episode, all reset first, then stepped in lockstep
+    rounds in the same order, so both runs ask the environments for exactly the same work (an environment
+    reused across episodes of one game would enjoy warm caches that the rollout's environments do not).
+    """
     seeds = task_seeds(seed, n_groups)
-    episodes: dict[str, list[dict[str, Any]]] = {}
+    episodes: dict[str, list[str]] = {}
     for r in records:
-        episodes.setdefault(r["traj_id"], []).append(r)
+        episodes.setdefault(r["traj_id"], []).append(r["action"])
+    envs = {}
+    for traj_id in episodes:
+        envs[traj_id] = gym.make(env_id, **env_kwargs)
+        envs[traj_id].reset(seed=seeds[int(traj_id.split("-")[0])])
     total = 0.0
-    env = gym.make(env_id, **env_kwargs)
-    for traj_id, steps in episodes.items():
-        group = int(traj_id.split("-")[0])
-        env.reset(seed=seeds[group])
-        t0 = time.perf_counter()
-        for r in steps:
-            env.step(r["action"])
-        total += time.perf_counter() - t0
-    env.close()
+    for t in range(max(len(actions) for actions in episodes.values())):
+        for traj_id, actions in episodes.items():
+            if t < len(actions):
+                t0 = time.perf_counter()
+                envs[traj_id].step(actions[t])
+                total += time.perf_counter() - t0
+    for env in envs.values():
+        env.close()
     return total
 
 

@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--title-nouns", default=env("WEBSHOP_TITLE_NOUNS"), help="precomputed title nouns ({'nouns': {ASIN: [...]}}) for the type reward")
     s.add_argument("--index-dir", help="where the search index is cached (default: ~/.cache/hgpo/webshop/...)")
     s.add_argument("--workers", type=_positive(), default=env("WEBSHOP_WORKERS", "8"), help="request threads (default 8)")
+    s.add_argument(
+        "--max-connections", type=_positive(), default=env("WEBSHOP_MAX_CONNECTIONS", "1024"),
+        help="open keep-alive connections served at once, one per environment client (default 1024)",
+    )
     s.add_argument("--index-workers", type=_positive(), default=1, help="processes for a first index build")
     s.add_argument("--synthetic-products", type=_positive(), default=1000, help="size of the default catalogue")
     s.add_argument("--synthetic-seed", type=int, default=0, help="seed of the default catalogue")
@@ -140,7 +144,10 @@ def main(argv: list[str]) -> int:
         from .app import create_app
         from .serve import serve
 
-        serve(create_app(shop), host=args.host, port=args.port, threads=args.workers)
+        serve(
+            create_app(shop), host=args.host, port=args.port, threads=args.workers,
+            max_connections=args.max_connections,
+        )
         return 0
     except (FileNotFoundError, ValueError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -58,6 +58,28 @@ def test_health_and_episode_over_http(live_server) -> None:
     assert http.get(f"{url}/api/sessions/{sid}", timeout=10).status_code == 404
 
 
+def test_many_keep_alive_clients_share_one_server(live_server) -> None:
+    """150 open keep-alive connections (one per environment client, more than waitress's default limit
+    of 100) are all served: every client gets its answer, none hangs."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(live_server.url)
+    clients = [http.client.HTTPConnection(parts.hostname, parts.port, timeout=20) for _ in range(150)]
+    try:
+        for conn in clients:  # every connection opened and kept open before any is reused
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            assert resp.status == 200
+            resp.read()
+        for conn in clients:  # and each still answers on its kept-alive connection
+            conn.request("GET", "/health")
+            assert conn.getresponse().status == 200
+    finally:
+        for conn in clients:
+            conn.close()
+
+
 def test_concurrent_sessions_are_isolated(live_server) -> None:
     url = live_server.url
 
