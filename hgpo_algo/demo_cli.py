@@ -43,11 +43,10 @@ def _rollouts(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 
         cols = synthetic_rollouts(args.groups, args.group_size, n_states=12, seed=args.seed)
         return pa.table(cols).to_pylist()
-    from hgpo_algo.providers import load_rollout_provider
+    from hgpo_algo.providers import DEFAULT_EXPERT_POLICY, load_by_name, load_rollout_provider
 
     collect = load_rollout_provider()
-    from wrappers.policies import Expert  # the demo's policy comes with the rollout provider's package
-
+    Expert = load_by_name(DEFAULT_EXPERT_POLICY, "policy")  # shipped with the rollout provider's package
     return collect(
         ENVIRONMENTS[name],
         Expert(epsilon=args.epsilon, seed=args.seed),
