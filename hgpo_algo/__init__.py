@@ -1,27 +1,57 @@
 """Group-based advantage estimators (GRPO, GiGPO, HGPO) over plain step records.
 
     >>> from hgpo_algo import compute_advantages
-    >>> result = compute_advantages(records, estimator="hgpo", K=2, alpha=1.0)
-    >>> result.advantages, result.returns   # float64 arrays aligned with the input order
+    >>> records = [
+    ...     {"group_id": 0, "traj_id": "a", "step": 0, "state_key": "s", "reward": 1.0},
+    ...     {"group_id": 0, "traj_id": "b", "step": 0, "state_key": "s", "reward": 0.0},
+    ... ]
+    >>> compute_advantages(records, estimator="grpo").advantages.round(4).tolist()
+    [0.7071, -0.7071]
+
+The public names load on first use (PEP 562), so ``import hgpo_algo.state_keys`` stays free of NumPy and
+pyarrow for the environments that only need a state key.
 """
 
-from hgpo_algo.api import AdvantageResult, compute_advantages
-from hgpo_algo.diagnostics import LevelReport, context_report, format_report
-from hgpo_algo.estimators import ESTIMATORS, estimator_options, register_estimator
-from hgpo_algo.records import REQUIRED_FIELDS, StepRecord, StepRecordError, TrajectoryBatch, load_batch
+from __future__ import annotations
 
-__all__ = [
-    "ESTIMATORS",
-    "REQUIRED_FIELDS",
-    "AdvantageResult",
-    "LevelReport",
-    "StepRecord",
-    "StepRecordError",
-    "TrajectoryBatch",
-    "compute_advantages",
-    "context_report",
-    "estimator_options",
-    "format_report",
-    "load_batch",
-    "register_estimator",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "AdvantageResult": "hgpo_algo.api",
+    "compute_advantages": "hgpo_algo.api",
+    "LevelReport": "hgpo_algo.diagnostics",
+    "context_report": "hgpo_algo.diagnostics",
+    "format_report": "hgpo_algo.diagnostics",
+    "ESTIMATORS": "hgpo_algo.estimators",
+    "estimator_options": "hgpo_algo.estimators",
+    "register_estimator": "hgpo_algo.estimators",
+    "REQUIRED_FIELDS": "hgpo_algo.records",
+    "StepRecord": "hgpo_algo.records",
+    "StepRecordError": "hgpo_algo.records",
+    "TrajectoryBatch": "hgpo_algo.records",
+    "load_batch": "hgpo_algo.records",
+    "text_state_key": "hgpo_algo.state_keys",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from hgpo_algo.api import AdvantageResult, compute_advantages
+    from hgpo_algo.diagnostics import LevelReport, context_report, format_report
+    from hgpo_algo.estimators import ESTIMATORS, estimator_options, register_estimator
+    from hgpo_algo.records import REQUIRED_FIELDS, StepRecord, StepRecordError, TrajectoryBatch, load_batch
+    from hgpo_algo.state_keys import text_state_key
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hgpo_algo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

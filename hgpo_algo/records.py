@@ -25,7 +25,6 @@ looks at single records.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter, methodcaller
@@ -34,6 +33,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from hgpo_algo.state_keys import STATE_KEY_BYTES, text_state_key
 
 __all__ = [
     "OPTIONAL_FIELDS",
@@ -50,16 +51,6 @@ REQUIRED_FIELDS: tuple[str, ...] = ("group_id", "traj_id", "step", "state_key", 
 OPTIONAL_FIELDS: tuple[str, ...] = ("invalid", "context_keys")
 _FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 
-STATE_KEY_BYTES = 16
-
-
-def text_state_key(text: str) -> str:
-    """The canonical state key of an observation text: BLAKE2b (16 bytes) of its UTF-8 bytes, as hex.
-
-    Identical text gives an identical key in every process, run and machine (unlike ``hash()``); any
-    difference in the text, whitespace included, gives a different key.
-    """
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=STATE_KEY_BYTES).hexdigest()
 
 
 @dataclass

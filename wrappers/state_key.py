@@ -7,7 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from hgpo_algo.records import text_state_key
+from hgpo_algo.state_keys import text_state_key
 
 __all__ = ["StateKey", "text_state_key"]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import string
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
 from gymnasium import spaces
 
-from hgpo_algo.records import text_state_key
+from hgpo_algo.state_keys import text_state_key
 from hgpo_envs.alfworld.gameset import GameRecord
 from hgpo_envs.alfworld.sources import GameSet, resolve_games
 from hgpo_envs.alfworld.tasks import check_task_types
@@ -52,7 +53,12 @@ class ALFWorldEnv(gym.Env[str, str]):
     ``moves`` (successful commands so far).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["ansi", "human"],
+        "render_fps": 4,
+        # the prompt that wrappers.MemoryWindow renders for this environment (a TOML file, user-replaceable)
+        "prompt_template": str(Path(__file__).with_name("prompt.toml")),
+    }
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -33,7 +34,12 @@ MAX_OBSERVATION_CHARS = 1 << 20
 class WebShopEpisodes(gym.Env[str, str]):
     """Base class: see :class:`hgpo_envs.webshop.env.WebShopEnv` for the arguments and ``info`` keys."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["ansi", "human"],
+        "render_fps": 4,
+        # the prompt that wrappers.MemoryWindow renders for this environment (a TOML file, user-replaceable)
+        "prompt_template": str(Path(__file__).with_name("prompt.toml")),
+    }
 
     def __init__(
         self,

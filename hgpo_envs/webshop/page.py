@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from hgpo_algo.records import text_state_key
+from hgpo_algo.state_keys import text_state_key
 
 __all__ = [
     "NAV_BUTTONS",
