@@ -8,15 +8,19 @@ from typing import Any
 
 import numpy as np
 
+from hgpo_algo import defaults
 from hgpo_algo.diagnostics import LevelReport, context_report
-from hgpo_algo.estimators import EstimatorInputs, estimator_options, get_estimator
-from hgpo_algo.records import TrajectoryBatch, load_batch
+from hgpo_algo.estimators import EstimatorInputs, check_options, get_estimator
+from hgpo_algo.options import COMMON_OPTIONS, MAX_HISTORY_LEVELS, OptionSpec
+from hgpo_algo.records import StepRecordError, TrajectoryBatch, load_batch
 from hgpo_algo.returns import episode_scores, penalized_returns
 
 __all__ = ["AdvantageResult", "compute_advantages", "memory_window_length"]
 
-DEFAULT_GAMMA = 0.95
-DEFAULT_INVALID_PENALTY = 0.1
+DEFAULT_GAMMA = defaults.GAMMA  # aliases kept for callers of earlier releases
+DEFAULT_INVALID_PENALTY = defaults.INVALID_PENALTY
+_REPORT_LEVELS = OptionSpec(int, defaults.HISTORY_LEVELS, "levels of the report", minimum=0,
+                            maximum=MAX_HISTORY_LEVELS)
 
 
 @dataclass
@@ -68,8 +72,8 @@ def compute_advantages(
     records: Any,
     estimator: str = "hgpo",
     *,
-    gamma: float = DEFAULT_GAMMA,
-    invalid_penalty: float = DEFAULT_INVALID_PENALTY,
+    gamma: float = defaults.GAMMA,
+    invalid_penalty: float = defaults.INVALID_PENALTY,
     diagnostics: bool = False,
     report: bool = False,
     report_levels: int | None = None,
@@ -81,44 +85,46 @@ def compute_advantages(
         records: step records: a sequence of dicts or :class:`~hgpo_algo.records.StepRecord`, a mapping of
             columns, a pandas DataFrame or a pyarrow Table. Any order; compute before padding.
         estimator: registered estimator name.
-        gamma: discount of the per-step returns.
-        invalid_penalty: ``lambda``, subtracted from the return and episode score of invalid steps.
+        gamma: discount of the per-step returns, in ``[0, 1]``.
+        invalid_penalty: ``lambda`` (``>= 0``), subtracted from the return and episode score of invalid steps.
         diagnostics: also return the estimator's per-record diagnostics.
         report: also compute the context-consistency report for levels ``0..report_levels``
             (default: the estimator's ``K``, else 2).
-        **options: the estimator's options (see :func:`~hgpo_algo.estimators.estimator_options`).
+        **options: the estimator's options (see :func:`~hgpo_algo.estimators.option_specs`), each checked
+            against its spec by :func:`~hgpo_algo.estimators.check_options`.
 
     Raises:
-        StepRecordError: the records break the schema (the message names the record and field).
-        ValueError: unknown estimator, unknown option or a bad option value.
+        StepRecordError: the records break the schema (the message names the record and field), or their
+            rewards are too large for float64 statistics.
+        ValueError: unknown estimator, unknown option or a bad option value (the message names the option).
     """
     fn = get_estimator(estimator)
-    known = estimator_options(estimator)
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(map(repr, unknown))} for estimator {estimator!r} "
-            f"(its options: {', '.join(known) or 'none'})"
-        )
-    for name, value in (("gamma", gamma), ("invalid_penalty", invalid_penalty)):
-        if not np.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value!r}")
+    checked = check_options(estimator, options)
+    gamma = COMMON_OPTIONS["gamma"].check(gamma, "option 'gamma'")
+    invalid_penalty = COMMON_OPTIONS["invalid_penalty"].check(invalid_penalty, "option 'invalid_penalty'")
+    if report_levels is not None:
+        report_levels = _REPORT_LEVELS.check(report_levels, "option 'report_levels'")
     batch: TrajectoryBatch = load_batch(records)
-    inputs = EstimatorInputs(
-        batch=batch,
-        returns=penalized_returns(batch, gamma, invalid_penalty),
-        episode_scores=episode_scores(batch, invalid_penalty),
-        invalid_penalty=invalid_penalty,
-        want_diagnostics=diagnostics,
-    )
-    if "K" in known:
-        _warn_if_window_differs(batch, int(options.get("K", known["K"])))
-    out = fn(inputs, **options)
+    if "K" in checked:
+        _warn_if_window_differs(batch, checked["K"])
+    try:
+        # finite rewards can still overflow float64 sums and squares (1e300): fail instead of returning junk
+        with np.errstate(over="raise", invalid="raise"):
+            inputs = EstimatorInputs(
+                batch=batch,
+                returns=penalized_returns(batch, gamma, invalid_penalty),
+                episode_scores=episode_scores(batch, invalid_penalty),
+                invalid_penalty=invalid_penalty,
+                want_diagnostics=diagnostics,
+            )
+            out = fn(inputs, **checked)
+    except FloatingPointError:
+        raise _overflow(batch) from None
     result = AdvantageResult(
         advantages=batch.to_input_order(out.advantages),
         returns=batch.to_input_order(inputs.returns),
         estimator=estimator,
-        options={"gamma": gamma, "invalid_penalty": invalid_penalty, **known, **options},
+        options={"gamma": gamma, "invalid_penalty": invalid_penalty, **checked},
     )
     if diagnostics:
         result.diagnostics = {name: batch.to_input_order(arr) for name, arr in out.diagnostics.items()}
@@ -126,3 +132,14 @@ def compute_advantages(
         depth = report_levels if report_levels is not None else int(result.options.get("K", 2))
         result.report = context_report(batch, depth)
     return result
+
+
+def _overflow(batch: TrajectoryBatch) -> StepRecordError:
+    row = int(np.argmax(np.abs(batch.reward)))
+    i = int(batch.order[row])
+    return StepRecordError(
+        f"record {i}: field 'reward' ({float(batch.reward[row])!r}) is too large: returns or advantages overflow "
+        "float64 (scale the rewards down)",
+        index=i,
+        field="reward",
+    )

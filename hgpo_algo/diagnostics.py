@@ -35,7 +35,7 @@ class LevelReport:
 
 
 def context_report(batch: TrajectoryBatch, K: int) -> list[LevelReport]:
-    """Per-level group statistics of ``batch`` for levels ``0..K``.
+    """Per-level group statistics of ``batch`` for levels ``0..min(K, longest - 1)`` (deeper ones are empty).
 
     ``inconsistent_share`` at level ``j`` counts, over the members of level-0 groups with two or more
     members, those whose history of ``min(j, t)`` previous states differs from their group's majority

@@ -33,14 +33,19 @@ class Level:
 
 
 def history_levels(batch: TrajectoryBatch, K: int) -> list[Level]:
-    """Levels ``0..K`` of ``batch`` (level ``j`` is empty when no trajectory has ``j + 1`` steps)."""
-    if K < 0:
-        raise ValueError(f"K must be >= 0, got {K}")
+    """Levels ``0..min(K, longest - 1)`` of ``batch``: a level deeper than the longest trajectory is empty.
+
+    One level is built per history depth, each from the previous one, so the work is
+    ``O(n * min(K, longest))`` whatever ``K`` is; an empty batch has the single (empty) level 0.
+    """
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 0:
+        raise ValueError(f"K must be a non-negative integer, got {K!r}")
     rows = np.arange(batch.n, dtype=np.int64)
     grouping = Grouping.from_codes(combine_codes(batch.group, batch.key))
     levels = [Level(0, rows, grouping)]
+    deepest = min(int(K), int(batch.step.max()) if batch.n else 0)
     code_of_row = grouping.codes  # dense code of the previous level, indexed like `rows`
-    for j in range(1, K + 1):
+    for j in range(1, deepest + 1):
         keep = batch.step[rows] >= j
         rows = rows[keep]
         grouping = Grouping.from_codes(combine_codes(code_of_row[keep], batch.key[rows - j]))

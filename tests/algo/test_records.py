@@ -134,9 +134,9 @@ def test_unknown_estimator_and_option():
         compute_advantages(TV1_RECORDS, "ppo")
     with pytest.raises(ValueError, match=r"unknown option.*'K'.*'gigpo'"):
         compute_advantages(TV1_RECORDS, "gigpo", K=2)
-    with pytest.raises(ValueError, match="unknown mode 'zscore'"):
+    with pytest.raises(ValueError, match="hgpo option 'mode' must be one of mean_std_norm, mean_norm, got 'zscore'"):
         compute_advantages(TV1_RECORDS, "hgpo", mode="zscore")
-    with pytest.raises(ValueError, match="K must be a non-negative integer"):
+    with pytest.raises(ValueError, match=r"hgpo option 'K' must be an integer in \[0, 1024\], got -1"):
         compute_advantages(TV1_RECORDS, "hgpo", K=-1)
 
 
