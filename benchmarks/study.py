@@ -330,8 +330,8 @@ def train_one(args: tuple[str, dict[str, Any], int, dict[str, Any], str, str]) -
     import torch
 
     torch.set_num_threads(1)
-    from hgpo_algo.integrations.sb3 import HGPOMaskablePPO, TextCommandEnv, evaluate_success
-    from hgpo_algo.integrations.text_encoding import HashingTextEncoder
+    from hgpo.integrations.sb3 import HGPOMaskablePPO, TextCommandEnv, evaluate_success
+    from hgpo.integrations.text_encoding import HashingTextEncoder
 
     cfg = StudyConfig(**{k: v for k, v in cfg_dict.items() if k != "estimators"})
 

@@ -34,7 +34,22 @@ _EXPORTS = {
     "text_state_key": "hgpo_algo.state_keys",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ESTIMATORS",
+    "REQUIRED_FIELDS",
+    "AdvantageResult",
+    "LevelReport",
+    "StepRecord",
+    "StepRecordError",
+    "TrajectoryBatch",
+    "compute_advantages",
+    "context_report",
+    "estimator_options",
+    "format_report",
+    "load_batch",
+    "register_estimator",
+    "text_state_key",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from hgpo_algo.api import AdvantageResult, compute_advantages
@@ -42,6 +57,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from hgpo_algo.estimators import ESTIMATORS, estimator_options, register_estimator
     from hgpo_algo.records import REQUIRED_FIELDS, StepRecord, StepRecordError, TrajectoryBatch, load_batch
     from hgpo_algo.state_keys import text_state_key
+
+
+if sorted(__all__) != sorted(_EXPORTS):  # pragma: no cover - kept in step by hand
+    raise ImportError("hgpo_algo.__all__ and its lazy exports differ")
 
 
 def __getattr__(name: str) -> Any:

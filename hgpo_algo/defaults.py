@@ -10,6 +10,7 @@ __all__ = [
     "ALPHA",
     "CLIP_RATIO",
     "ENTROPY_COEF",
+    "EPISODE_STATS",
     "GAMMA",
     "HISTORY_LEVELS",
     "INVALID_PENALTY",
@@ -18,7 +19,6 @@ __all__ = [
     "LOSS_AGG",
     "NORM_MODE",
     "OMEGA",
-    "EPISODE_STATS",
     "WEIGHT_OFFSET",
 ]
 

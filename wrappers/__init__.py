@@ -6,6 +6,7 @@ batches of group rollouts on one machine or on Ray.
 """
 
 from wrappers.action_parser import ActionParser, ParsedAction, parse_action
+from wrappers.decision import Decision
 from wrappers.memory import MemoryWindow
 from wrappers.recorder import EpisodeRecorder, StepRecorder
 from wrappers.rollout import collect_groups, task_seeds
@@ -15,6 +16,7 @@ from wrappers.templates import PromptTemplate, load_template
 
 __all__ = [
     "ActionParser",
+    "Decision",
     "EpisodeRecorder",
     "JsonlSink",
     "ListSink",

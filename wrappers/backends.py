@@ -9,13 +9,27 @@ that dies or stops answering raises :class:`WorkerCrashed`; ``restart(worker)`` 
 from __future__ import annotations
 
 import multiprocessing as mp
+import multiprocessing.process
 import os
+import sys
 import traceback
 from typing import Any
 
 from wrappers.env_host import EnvHost
 
-__all__ = ["BACKENDS", "EnvError", "ProcessBackend", "RayBackend", "SyncBackend", "WorkerCrashed", "make_backend"]
+__all__ = [
+    "BACKENDS",
+    "EnvError",
+    "MainModuleNotGuarded",
+    "ProcessBackend",
+    "RayBackend",
+    "SyncBackend",
+    "WorkerCrashed",
+    "make_backend",
+]
+
+#: Exit status of a worker that found itself re-running the caller's unguarded main module.
+_UNGUARDED_MAIN_EXIT = 86
 
 
 class WorkerCrashed(RuntimeError):
@@ -29,6 +43,27 @@ class WorkerCrashed(RuntimeError):
 
 class EnvError(RuntimeError):
     """An environment raised inside a worker (the worker itself is fine)."""
+
+
+class MainModuleNotGuarded(RuntimeError):
+    """The process backend was started from a script whose rollout code is not under a main guard.
+
+    The ``spawn`` start method imports the caller's main module in every worker; a script that calls
+    ``collect_groups(..., backend="process")`` at module level would start workers from its workers.
+    Restarting cannot help, so this is raised at once instead of :class:`WorkerCrashed`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the process backend's workers re-ran your script's top-level code: put the code that calls "
+            "collect_groups(..., backend='process') under `if __name__ == \"__main__\":` (the spawn start "
+            "method imports the main module in every worker), or use backend='sync'"
+        )
+
+
+def _bootstrapping_worker() -> bool:
+    """True inside a spawned worker that is still importing its parent's main module."""
+    return bool(getattr(multiprocessing.process.current_process(), "_inheriting", False))
 
 
 class SyncBackend:
@@ -88,6 +123,10 @@ class ProcessBackend:
     name = "process"
 
     def __init__(self, n_workers: int | None = None, timeout: float | None = 600.0, start_method: str = "spawn") -> None:
+        if _bootstrapping_worker():
+            # we are a worker re-running an unguarded script: leave with a status the parent recognises
+            sys.stderr.flush()
+            os._exit(_UNGUARDED_MAIN_EXIT)
         self.n_workers = max(1, n_workers or os.cpu_count() or 1)
         self.timeout = timeout
         self._ctx = mp.get_context(start_method)
@@ -95,6 +134,8 @@ class ProcessBackend:
         self._conns: list[Any] = [None] * self.n_workers
         for w in range(self.n_workers):
             self._start(w)
+        for w in range(self.n_workers):
+            self.wait(self.submit(w, "ping"))  # surfaces a failed start here, before any environment is built
 
     def _start(self, worker: int) -> None:
         parent, child = self._ctx.Pipe()
@@ -103,10 +144,18 @@ class ProcessBackend:
         child.close()  # so that the worker's death closes the pipe and recv() fails instead of hanging
         self._procs[worker], self._conns[worker] = proc, parent
 
+    def _raise_if_unguarded(self, worker: int) -> None:
+        proc = self._procs[worker]
+        proc.join(timeout=1.0)
+        if proc.exitcode == _UNGUARDED_MAIN_EXIT:
+            self.close()
+            raise MainModuleNotGuarded()
+
     def submit(self, worker: int, method: str, *args: Any) -> Any:
         try:
             self._conns[worker].send((method, args))
         except (BrokenPipeError, OSError) as exc:
+            self._raise_if_unguarded(worker)
             return ("crashed", worker, f"pipe closed ({exc}); {self._exit_status(worker)}")
         return ("sent", worker, None)
 
@@ -129,6 +178,7 @@ class ProcessBackend:
                 raise WorkerCrashed(worker, f"no answer within {self.timeout} s (killed pid {self._procs[worker].pid})")
             status, value = conn.recv()
         except (EOFError, OSError) as exc:
+            self._raise_if_unguarded(worker)
             raise WorkerCrashed(worker, f"{type(exc).__name__}; {self._exit_status(worker)}") from None
         if status == "error":
             raise EnvError(value)

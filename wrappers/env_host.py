@@ -6,7 +6,7 @@ transport, so all of them build, reset and step environments identically.
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +28,14 @@ Transition = tuple[Any, float, bool, bool, dict[str, Any]]
 class EnvSpec:
     """How to build one environment with the rollout wrapper stack (picklable for worker processes).
 
-    ``env_id`` is a registered id (``"hgpo/ALFWorld-v0"``, ``"module:Id-v0"``) or a picklable factory
-    ``() -> gym.Env``. The stack, inside out: the environment, an optional ``TimeLimit(max_steps)``,
-    :class:`StateKey`, :class:`MemoryWindow` and, with ``parse_actions``, :class:`ActionParser`.
+    ``env_id`` is a registered id (``"hgpo/ALFWorld-v0"``, ``"module:Id-v0"``), Gymnasium's own
+    ``EnvSpec`` of one, or a picklable factory ``() -> gym.Env``. The stack, inside out: the environment
+    (``gym.make(..., max_episode_steps=max_steps)``: the registered step limit is replaced, never stacked;
+    a factory's environment gets a ``TimeLimit``), :class:`StateKey`, :class:`MemoryWindow` and, with
+    ``parse_actions``, :class:`ActionParser`.
     """
 
-    env_id: str | Callable[[], gym.Env]
+    env_id: str | gym.envs.registration.EnvSpec | Callable[[], gym.Env]
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     history_length: int = DEFAULT_HISTORY_LENGTH
     template: str | Path | PromptTemplate | None = None
@@ -41,22 +43,34 @@ class EnvSpec:
     parser_options: dict[str, Any] = field(default_factory=dict)
     max_steps: int | None = None
 
+    def resolved(self) -> EnvSpec:
+        """This spec with a registered id replaced by its Gymnasium ``EnvSpec``.
 
-def _registered_make(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
-    if ":" not in env_id and env_id not in gym.registry:
-        # our ids register on import of hgpo_envs; a spawned worker has not imported it yet
+        A worker process that receives the ``EnvSpec`` imports the environment's entry point itself, so it
+        needs no registration of its own (and the wrappers import no environment package by name).
+        """
+        if not isinstance(self.env_id, str):
+            return self
         try:
-            importlib.import_module("hgpo_envs")
-        except ImportError:
-            pass
-    return gym.make(env_id, **kwargs)
+            # gymnasium's own lookup: "module:id" imports the module that registers the id
+            registered = gym.envs.registration._find_spec(self.env_id)
+        except gym.error.Error as exc:
+            raise gym.error.Error(
+                f"{exc} (import the package that registers {self.env_id!r} first, e.g. `import hgpo_envs`, "
+                "or name it as 'module:id')"
+            ) from None
+        return dataclasses.replace(self, env_id=registered)
 
 
 def make_env(spec: EnvSpec) -> gym.Env:
     """Build the wrapped environment that :class:`EnvSpec` describes."""
-    env = _registered_make(spec.env_id, spec.env_kwargs) if isinstance(spec.env_id, str) else spec.env_id()
-    if spec.max_steps is not None:
-        env = gym.wrappers.TimeLimit(env, max_episode_steps=spec.max_steps)
+    if callable(spec.env_id) and not isinstance(spec.env_id, gym.envs.registration.EnvSpec):
+        env = spec.env_id()
+        if spec.max_steps is not None:
+            env = gym.wrappers.TimeLimit(env, max_episode_steps=spec.max_steps)
+    else:
+        limit = {} if spec.max_steps is None else {"max_episode_steps": spec.max_steps}
+        env = gym.make(spec.env_id, **limit, **spec.env_kwargs)
     env = StateKey(env)
     env = MemoryWindow(env, history_length=spec.history_length, template=spec.template)
     if spec.parse_actions:

@@ -16,15 +16,14 @@ DEFAULT_HISTORY_LENGTH = 2
 """The same number as HGPO's default K: the history levels then match what the prompt shows."""
 
 
-def template_for(env: gym.Env) -> str:
-    """The built-in template name for an environment, by its registered id."""
-    spec_id = (env.spec.id if env.spec is not None else "") or type(env.unwrapped).__name__
-    lowered = spec_id.lower()
-    if "alfworld" in lowered:
-        return "alfworld"
-    if "webshop" in lowered:
-        return "webshop"
-    return "generic"
+def template_for(env: gym.Env) -> str | Path:
+    """The prompt template an environment declares (``metadata["prompt_template"]``), else ``generic``.
+
+    An environment names its own template (a TOML path, a built-in name) in its metadata, the way it
+    declares its render modes; the wrappers never guess it from the environment's id.
+    """
+    declared = (getattr(env, "metadata", None) or {}).get("prompt_template")
+    return declared if declared else "generic"
 
 
 class MemoryWindow(gym.Wrapper):
@@ -37,7 +36,8 @@ class MemoryWindow(gym.Wrapper):
     * ``context_keys``: the state keys of those H observations, oldest first (what step records call
       ``context_keys``);
     * ``prompt``: the prompt for the next decision, rendered with the template;
-    * ``task``: the task sentence; ``step_count``: steps taken so far in the episode.
+    * ``task``: the task sentence; ``step_count``: steps taken so far in the episode;
+    * ``observation``: the current observation as text (what the prompt shows as current).
 
     The environment (or a :class:`~wrappers.state_key.StateKey` wrapper beneath this one) must provide
     ``info["state_key"]``. Admissible actions come from ``info["admissible_commands"]`` when present.
@@ -45,8 +45,8 @@ class MemoryWindow(gym.Wrapper):
     Args:
         env: a text environment.
         history_length: H, the number of pairs shown (default 2, HGPO's default K).
-        template: a built-in name (``alfworld``, ``webshop``, ``generic``), a TOML path or a
-            :class:`~wrappers.templates.PromptTemplate`; default: chosen by the environment's id.
+        template: a TOML path, the built-in ``generic``, or a :class:`~wrappers.templates.PromptTemplate`;
+            default: the template the environment declares in ``metadata["prompt_template"]``.
     """
 
     def __init__(
@@ -82,6 +82,7 @@ class MemoryWindow(gym.Wrapper):
         info["context_keys"] = list(self._keys)
         info["task"] = self._task
         info["step_count"] = self._steps
+        info["observation"] = str(observation)
         info["prompt"] = self.template.render(
             task=self._task,
             observation=str(observation),

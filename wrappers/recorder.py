@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
-from hgpo_algo.records import REQUIRED_FIELDS
+from hgpo_algo.records import REQUIRED_FIELDS, StepRecord
+from wrappers.decision import as_decision
 from wrappers.sinks import RecordSink, open_sink
 
 __all__ = ["DEFAULT_INCLUDE", "EpisodeRecorder", "StepRecorder"]
@@ -24,7 +25,8 @@ class EpisodeRecorder:
     describes the decision at step t: ``state_key`` and ``context_keys`` of what the agent saw before acting,
     the action, the reward received after it, ``invalid`` (the model output could not be parsed:
     ``not info["format_valid"]``; with ``invalid_from="env"``, ``not info["is_action_valid"]``), ``done``,
-    ``terminated``, ``truncated`` and ``won``.
+    ``terminated``, ``truncated``, ``won`` and, when the policy returned one, its ``payload``. Records are
+    built by :class:`hgpo_algo.records.StepRecord`, the one constructor of the schema.
 
     Args:
         group_id, traj_id: the ids written into every record.
@@ -65,7 +67,9 @@ class EpisodeRecorder:
         terminated: bool,
         truncated: bool,
         info: dict[str, Any],
+        payload: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """The record of the step that took ``action`` from the state seen last; ``payload``: see ``Decision``."""
         if self._seen is None:
             raise RuntimeError("EpisodeRecorder.record before begin (reset the environment first)")
         seen_obs, seen_info = self._seen
@@ -78,32 +82,36 @@ class EpisodeRecorder:
             invalid = not info.get("format_valid", True)
         else:
             invalid = not info.get("is_action_valid", True)
-        rec: dict[str, Any] = {
-            "group_id": self.group_id,
-            "traj_id": self.traj_id,
-            "step": self._step,
-            "state_key": seen_info["state_key"],
-            "reward": reward,
-            "invalid": bool(invalid),
+        extra: dict[str, Any] = {
+            "done": bool(terminated or truncated),
+            "terminated": bool(terminated),
+            "truncated": bool(truncated),
+            "won": bool(info.get("won", False)),
         }
-        if "context_keys" in seen_info:
-            rec["context_keys"] = list(seen_info["context_keys"])
-        rec["done"] = bool(terminated or truncated)
-        rec["terminated"] = bool(terminated)
-        rec["truncated"] = bool(truncated)
-        rec["won"] = bool(info.get("won", False))
         if "observation" in self.include:
-            rec["observation"] = seen_obs
+            extra["observation"] = seen_obs
         if "action" in self.include:
-            rec["action"] = info.get("parsed_action", action)
+            extra["action"] = info.get("parsed_action", action)
         if "response" in self.include:
-            rec["response"] = info.get("raw_action", action)
+            extra["response"] = info.get("raw_action", action)
         if "prompt" in self.include and "prompt" in seen_info:
-            rec["prompt"] = seen_info["prompt"]
+            extra["prompt"] = seen_info["prompt"]
         for name in self.info_fields:
-            if name in REQUIRED_FIELDS or name in rec:
+            if name in REQUIRED_FIELDS or name in extra or name in ("invalid", "context_keys", "payload"):
                 raise ValueError(f"info field {name!r} would overwrite a record field")
-            rec[name] = info.get(name)
+            extra[name] = info.get(name)
+        if payload:
+            extra["payload"] = dict(payload)
+        rec = StepRecord(
+            group_id=self.group_id,
+            traj_id=self.traj_id,
+            step=self._step,
+            state_key=seen_info["state_key"],
+            reward=reward,
+            invalid=bool(invalid),
+            context_keys=list(seen_info["context_keys"]) if "context_keys" in seen_info else None,
+            extra=extra,
+        ).to_dict()
         self._step += 1
         self._seen = (observation, info)
         return rec
@@ -170,10 +178,14 @@ class StepRecorder(gym.Wrapper):
         return observation, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Step with an action or a :class:`~wrappers.decision.Decision` (its payload goes on the record)."""
         if self._recorder is None:
-            raise RuntimeError("StepRecorder.step before reset")
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        self.sink.write(self._recorder.record(action, observation, reward, terminated, truncated, info))
+            raise gym.error.ResetNeeded("StepRecorder.step before reset")
+        decision = as_decision(action)
+        observation, reward, terminated, truncated, info = self.env.step(decision.action)
+        self.sink.write(
+            self._recorder.record(decision.action, observation, reward, terminated, truncated, info, decision.payload)
+        )
         return observation, reward, terminated, truncated, info
 
     def close(self) -> None:

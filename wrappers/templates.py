@@ -3,7 +3,8 @@
 A template file defines ``first`` (the prompt before any action), ``with_history`` (later prompts),
 ``history_item`` (one observation/action pair), ``task_pattern`` (a regex with a ``task`` group that finds
 the task in the first observation, or empty), and the separators used to join admissible actions and
-history items. The built-in templates are ``alfworld``, ``webshop`` and ``generic`` (see ``templates/``).
+history items. ``generic`` is built in (``templates/generic.toml``); an environment ships its own template
+and declares its path in ``metadata["prompt_template"]`` (ALFWorld's and WebShop's live beside them).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["BUILTIN_TEMPLATES", "PromptTemplate", "load_template"]
 
-BUILTIN_TEMPLATES = ("alfworld", "webshop", "generic")
+BUILTIN_TEMPLATES = ("generic",)
 
 PROMPT_FIELDS = {
     "task",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -11,8 +14,9 @@ import pytest
 from hgpo_algo import compute_advantages, load_batch
 from tests.algo import reference
 from tests.conftest import REPO_ROOT
+from tests.extras import require
 from tests.wrappers.textgame import ENV_ID
-from wrappers import collect_groups, task_seeds
+from wrappers import Decision, collect_groups, task_seeds
 from wrappers.backends import WorkerCrashed
 from wrappers.policies import Expert, RandomAdmissible
 
@@ -64,12 +68,33 @@ def test_same_seed_same_records_and_task_seeds_are_stable():
     assert task_seeds(0, 3) == task_seeds(0, 5)[:3]
 
 
+def east(prompts, infos):
+    return ["go east"] * len(prompts)
+
+
+def lengths(records):
+    out = {}
+    for r in records:
+        out[r["traj_id"]] = max(out.get(r["traj_id"], 0), r["step"] + 1)
+    return out
+
+
+def test_task_options_take_effect():
+    records = collect_groups(
+        ENV_ID, east, 2, 2, task_options=[{"treasure": 2}, {"treasure": 4}], env_kwargs={"n_rooms": 6}, progress=False
+    )
+    # walking east finds treasure 2 after 2 steps and treasure 4 after 4, in every member of the group
+    assert lengths(records) == {"0-0": 2, "0-1": 2, "1-0": 4, "1-1": 4}
+    assert all(r["won"] for r in records if r["done"])
+
+
 def test_task_options_and_expert_policy():
     records = collect_groups(
         ENV_ID, Expert(epsilon=0.0), 2, 2, task_options=[{"treasure": 2}, {"treasure": 4}],
         env_kwargs={"n_rooms": 6}, progress=False,
     )
-    assert records  # the Corridor has no expert plan: the Expert falls back to random admissible actions
+    # the Corridor has no expert plan: the Expert falls back to random admissible actions
+    assert {r["traj_id"] for r in records} == {"0-0", "0-1", "1-0", "1-1"}
     with pytest.raises(ValueError, match="task_options has 1 entries for 2 groups"):
         collect_groups(ENV_ID, Expert(), 2, 2, task_options=[{}], progress=False)
 
@@ -83,6 +108,57 @@ def test_parse_actions_marks_invalid_steps():
     member1 = [r for r in records if r["traj_id"] == "0-1"]
     assert not any(r["invalid"] for r in member0) and all(r["invalid"] for r in member1)
     assert member1[0]["response"] == "go east" and member1[0]["action"] == ""
+
+
+def test_decision_payloads_land_on_their_records():
+    def with_payload(prompts, infos):
+        return [Decision("go east", {"episode": info["episode"], "step": info["step_count"]}) for info in infos]
+
+    records = collect_groups(ENV_ID, with_payload, 2, 2, env_kwargs={"n_rooms": 6}, progress=False)
+    assert all(r["payload"] == {"episode": r["traj_id"], "step": r["step"]} for r in records)
+    with pytest.raises(TypeError, match="payload must be a mapping"):
+        Decision("look", [1, 2])
+
+
+def state_policy(prompts, infos):
+    """Deterministic in what the agent sees (not in call order), so any batching gives the same actions."""
+    return [info["admissible_commands"][len(prompt) % len(info["admissible_commands"])] for prompt, info in
+            zip(prompts, infos, strict=True)]
+
+
+@pytest.mark.parametrize("max_envs", [1, 2, 5])
+def test_fewer_environments_than_episodes(max_envs):
+    full = collect_groups(ENV_ID, state_policy, 3, 4, seed=1, env_kwargs={"n_rooms": 6}, progress=False)
+    pooled = collect_groups(ENV_ID, state_policy, 3, 4, seed=1, env_kwargs={"n_rooms": 6}, progress=False,
+                            max_envs=max_envs)
+    assert pooled == full and len({r["traj_id"] for r in pooled}) == 12
+    with pytest.raises(ValueError, match="max_envs must be >= 1"):
+        collect_groups(ENV_ID, state_policy, 1, 1, max_envs=0, progress=False)
+
+
+@pytest.mark.parametrize("limit", [5, 20])
+def test_step_limit_replaces_the_registered_one(limit):
+    """Corridor registers 12 steps; max_steps sets the limit below or above it (never stacks a second one)."""
+    records = collect_groups(ENV_ID, lambda p, i: ["look"] * len(p), 1, 2, max_steps=limit, progress=False)
+    assert lengths(records) == {"0-0": limit, "0-1": limit}
+    assert all(r["truncated"] for r in records if r["done"])
+
+
+def test_unguarded_script_gets_one_clear_error(tmp_path):
+    """backend='process' from a script without a main guard: one clear error, no worker restarts."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent("""
+        from tests.wrappers.textgame import ENV_ID
+        from wrappers import collect_groups
+        collect_groups(ENV_ID, lambda p, i: ["look"] * len(p), 1, 2, backend="process", n_workers=1,
+                       progress=False)
+        print("finished")
+    """))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "finished" not in done.stdout
+    assert "MainModuleNotGuarded" in done.stderr and 'if __name__ == "__main__":' in done.stderr
+    assert "replacing it" not in done.stderr and "crashed" not in done.stderr
 
 
 def test_policy_answer_count_is_checked():
@@ -123,7 +199,7 @@ def test_repeated_crashes_give_up_clearly(tmp_path):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray = pytest.importorskip("ray")
+    ray = require("ray", extra="ray")
     ray.init(
         num_cpus=2,
         include_dashboard=False,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hgpo_algo import compute_advantages
-from hgpo_algo.records import text_state_key
+from hgpo_algo.state_keys import text_state_key
+from tests.conftest import REPO_ROOT
 from tests.wrappers.textgame import ENV_ID
 from wrappers import (
     ActionParser,
@@ -23,6 +24,8 @@ K = text_state_key
 START = "Your task is to: find the treasure.\nYou are in room 0. Exits: east."
 ROOM1 = "You are in room 1. Exits: east, west."
 WIN = "You found the treasure!"
+ALFWORLD_TEMPLATE = REPO_ROOT / "hgpo_envs" / "alfworld" / "prompt.toml"
+WEBSHOP_TEMPLATE = REPO_ROOT / "hgpo_envs" / "webshop" / "prompt.toml"
 
 
 def stack(history_length=2, template=None, **parser):
@@ -48,7 +51,7 @@ def test_state_key_added_kept_or_overwritten():
 
 
 def test_memory_window_history_keys_and_prompt():
-    env = stack(history_length=2, template="alfworld")
+    env = stack(history_length=2, template=ALFWORLD_TEMPLATE)
     obs0, info = env.reset(seed=0, options={"treasure": 3})
     assert info["history"] == [] and info["context_keys"] == [] and info["step_count"] == 0
     assert info["task"] == "find the treasure."
@@ -91,8 +94,22 @@ def test_templates_are_data(tmp_path):
     env = stack(template=path)
     assert env.reset(seed=0)[1]["prompt"] == f"T=find the treasure. O={START}"
     assert env.step("go east")[-1]["prompt"] == f"<1:go east> | {ROOM1}"
-    for builtin in ("alfworld", "webshop", "generic"):
-        assert isinstance(load_template(builtin), PromptTemplate)
+    for template in (ALFWORLD_TEMPLATE, WEBSHOP_TEMPLATE, "generic"):
+        assert isinstance(load_template(template), PromptTemplate)
+
+
+def test_environment_declares_its_template(tmp_path):
+    """The template comes from the environment's metadata, never from its id."""
+    path = tmp_path / "declared.toml"
+    path.write_text('first = "declared {observation}"\nwith_history = "{observation}"\nhistory_item = ""\n')
+
+    class Declaring(gym.Wrapper):
+        metadata = {"render_modes": [], "prompt_template": str(path)}
+
+    assert MemoryWindow(StateKey(Declaring(gym.make(ENV_ID)))).reset(seed=0)[1]["prompt"] == f"declared {START}"
+    generic = load_template("generic")
+    prompt = MemoryWindow(StateKey(gym.make(ENV_ID))).reset(seed=0)[1]["prompt"]
+    assert prompt.startswith(generic.first.split("{")[0])
 
 
 @pytest.mark.parametrize(

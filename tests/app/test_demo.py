@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
-from hgpo_algo.cli import main as hgpo_main
+from hgpo.cli import main as hgpo_main
+from tests.extras import require
 
 
 def run_demo(tmp_path, capsys, env):
@@ -17,7 +18,16 @@ def run_demo(tmp_path, capsys, env):
     for estimator in ("grpo", "gigpo", "hgpo"):
         table = pq.read_table(out / f"{env}_advantages_{estimator}.parquet")
         assert table.num_rows == steps and {"return", "advantage"} <= set(table.column_names)
-    pytest.importorskip("matplotlib")
+        # the command the demo prints gives the same advantages from the written records
+        (command,) = [line for line in text.splitlines() if line.startswith("= hgpo advantages") and
+                      f"--estimator {estimator}" in line]
+        argv = command.split()[2:]
+        argv[argv.index("-o") + 1] = str(tmp_path / f"again_{estimator}.parquet")
+        assert hgpo_main(argv) == 0
+        again = pq.read_table(tmp_path / f"again_{estimator}.parquet").column("advantage").to_numpy()
+        np.testing.assert_array_equal(again, table.column("advantage").to_numpy())
+    capsys.readouterr()
+    require("matplotlib", extra="plot")
     assert (out / "demo.png").stat().st_size > 10_000
 
 
@@ -26,7 +36,6 @@ def test_demo_on_synthetic_tasks(tmp_path, capsys):
 
 
 def test_demo_on_alfworld(tmp_path, capsys):
-    pytest.importorskip("textworld")
     run_demo(tmp_path, capsys, "alfworld")
 
 
@@ -36,5 +45,5 @@ def test_demo_rejects_unknown_environment(capsys):
 
 
 def test_demo_on_webshop(tmp_path, capsys):
-    pytest.importorskip("flask")
+    require("flask", extra="webshop")
     run_demo(tmp_path, capsys, "webshop")

@@ -1,19 +1,21 @@
 """``hgpo demo``: the main job on embedded defaults.
 
 Collects group rollouts on ALFWorld (generated games unless real data is configured) and WebShop (the
-embedded server) with an epsilon-expert policy, writes them as step records, runs ``hgpo advantages`` on
-each file for GRPO, GiGPO and HGPO, and prints a summary (success rate, steps, advantage statistics, the
-per-level context-consistency report) and a plot. ``--env synthetic`` uses the built-in random-graph tasks
-instead (no environment extras needed).
+embedded server) with an epsilon-expert policy through :func:`wrappers.collect_groups`, writes the step
+records, computes GRPO, GiGPO and HGPO advantages on them once (the same computation as ``hgpo
+advantages``, whose equivalent command is printed), writes each estimator's output file, and prints a
+summary (success rate, steps, advantage statistics, the per-level context-consistency report) and a plot.
+``--env synthetic`` uses the built-in random-graph tasks instead (no environment extras needed).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from hgpo_algo.defaults import HISTORY_LEVELS
 
 HELP = "run the main job: group rollouts on ALFWorld and WebShop -> step records -> GRPO/GiGPO/HGPO advantages"
 
@@ -28,26 +30,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", type=int, default=8, help="task groups per environment (default: 8)")
     p.add_argument("--group-size", type=int, default=4, help="rollouts per task (default: 4)")
     p.add_argument("--epsilon", type=float, default=0.3, help="random-action rate of the expert policy (default: 0.3)")
-    p.add_argument("--K", type=int, default=2, dest="K", help="HGPO history levels = memory window (default: 2)")
+    p.add_argument("--K", type=int, default=HISTORY_LEVELS, dest="K",
+                   help=f"HGPO history levels = memory window (default: {HISTORY_LEVELS})")
     p.add_argument("--backend", default="sync", choices=["sync", "process", "ray"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-plot", action="store_true", help="skip the plot")
     return p
 
 
-def _rollouts(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def _rollouts(name: str, args: argparse.Namespace, path: Path) -> list[dict[str, Any]]:
+    """The step records of one environment, also written to ``path``."""
     if name == "synthetic":
         import pyarrow as pa
 
         from hgpo_algo.synthetic import synthetic_rollouts
 
-        cols = synthetic_rollouts(args.groups, args.group_size, n_states=12, seed=args.seed)
-        return pa.table(cols).to_pylist()
-    from hgpo_algo.providers import DEFAULT_EXPERT_POLICY, load_by_name, load_rollout_provider
+        rows = pa.table(synthetic_rollouts(args.groups, args.group_size, n_states=12, seed=args.seed)).to_pylist()
+        from wrappers.sinks import open_sink
 
-    collect = load_rollout_provider()
-    Expert = load_by_name(DEFAULT_EXPERT_POLICY, "policy")  # shipped with the rollout provider's package
-    return collect(
+        sink = open_sink(path)
+        for row in rows:
+            sink.write(row)
+        sink.close()
+        return rows
+    import hgpo_envs  # noqa: F401  (registers the environment ids)
+    from wrappers import collect_groups
+    from wrappers.policies import Expert
+
+    return collect_groups(
         ENVIRONMENTS[name],
         Expert(epsilon=args.epsilon, seed=args.seed),
         args.groups,
@@ -56,18 +66,60 @@ def _rollouts(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         seed=args.seed,
         history_length=args.K,
         include=("action",),
+        sink=path,
         progress=True,
     )
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def _estimator_options(name: str, estimator: str, K: int) -> dict[str, Any]:
+    options: dict[str, Any] = {"K": K} if estimator == "hgpo" else {}
+    if name == "webshop":
+        options["mode"] = "mean_norm"  # the WebShop setting of the papers
+    return options
+
+
+def _advantages(name: str, rows: list[dict[str, Any]], path: Path, out: Path, K: int) -> dict[str, Any]:
+    """Each estimator's advantages (written as ``hgpo advantages`` would) and HGPO's consistency report."""
+    from hgpo_algo.api import compute_advantages
+    from hgpo_algo.record_io import RecordFile, write_records
+
+    advantages, report = {}, None
+    source = RecordFile(str(path), rows=rows)
+    for estimator in ESTIMATORS:
+        options = _estimator_options(name, estimator, K)
+        target = out / f"{name}_advantages_{estimator}.parquet"
+        flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items())
+        print(f"= hgpo advantages {path} -o {target} --estimator {estimator} {flags}".rstrip())
+        want_report = estimator == "hgpo"
+        result = compute_advantages(rows, estimator, report=want_report, report_levels=max(K, 4), **options)
+        write_records(str(target), source.with_columns({"return": result.returns, "advantage": result.advantages}))
+        advantages[estimator] = result.advantages
+        if want_report:
+            report = result.report
+    return {"advantages": advantages, "report": report}
+
+
+def _summary(rows: list[dict[str, Any]], path: Path) -> None:
     import numpy as np
 
-    from hgpo_algo.advantages_cli import main as advantages_main
-    from hgpo_algo.api import compute_advantages
+    ends = [r for r in rows if r.get("done", False)] or _last_steps(rows)
+    won = np.array([bool(r.get("won", r["reward"] > 0)) for r in ends])
+    lengths = np.array([r["step"] + 1 for r in ends])
+    print(f"success rate {won.mean():.1%}; steps per episode: median {np.median(lengths):.0f}, max {lengths.max()}")
+    print(f"step records: {path}")
+
+
+def _last_steps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last: dict[Any, dict[str, Any]] = {}
+    for r in rows:
+        if r["traj_id"] not in last or r["step"] > last[r["traj_id"]]["step"]:
+            last[r["traj_id"]] = r
+    return list(last.values())
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     from hgpo_algo.diagnostics import format_report
-    from hgpo_algo.record_io import read_records
 
     names = [n.strip() for n in args.env.split(",") if n.strip()]
     unknown = [n for n in names if n not in (*ENVIRONMENTS, "synthetic")]
@@ -80,47 +132,23 @@ def main(argv: list[str]) -> int:
     for name in names:
         policy = "uniform random actions" if name == "synthetic" else f"expert with epsilon {args.epsilon}"
         print(f"\n=== {name}: {args.groups} tasks x {args.group_size} rollouts, {policy}")
+        path = out / f"{name}_rollouts.jsonl"
         try:
-            rows = _rollouts(name, args)
+            rows = _rollouts(name, args, path)
         except ImportError as exc:
             print(f"hgpo demo: error: {name} needs its extra: {exc}", file=sys.stderr)
             return 2
-        path = out / f"{name}_rollouts.jsonl"
-        with open(path, "w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
-        last_step: dict[Any, int] = {}
-        for r in rows:
-            last_step[r["traj_id"]] = max(last_step.get(r["traj_id"], -1), r["step"])
-        ends = [r for r in rows if r["step"] == last_step[r["traj_id"]]]
-        won = np.array([bool(r.get("won", r["reward"] > 0)) for r in ends])
-        lengths = np.array([r["step"] + 1 for r in ends])
-        print(f"success rate {won.mean():.1%}; steps per episode: median {np.median(lengths):.0f}, max {lengths.max()}")
-        print(f"step records: {path}")
-        advantages = {}
-        for estimator in ESTIMATORS:
-            target = out / f"{name}_advantages_{estimator}.parquet"
-            argv_adv = [str(path), "-o", str(target), "--estimator", estimator]
-            if estimator == "hgpo":
-                argv_adv += ["--K", str(args.K)]
-            if name == "webshop":
-                argv_adv += ["--mode", "mean_norm"]  # the WebShop setting of the papers
-            print(f"$ hgpo advantages {' '.join(argv_adv)}")
-            status = advantages_main(argv_adv)
-            if status:
-                return status
-            advantages[estimator] = np.asarray(read_records(str(target)).table.column("advantage"))
+        _summary(rows, path)
+        results[name] = _advantages(name, rows, path, out, args.K)
         print("advantage per step     mean      std   share zero")
-        for est, adv in advantages.items():
+        for est, adv in results[name]["advantages"].items():
             print(f"  {est:<16}{adv.mean():>9.3f}{adv.std():>9.3f}{(adv == 0).mean():>12.1%}")
-        report = compute_advantages(rows, "hgpo", K=args.K, report=True, report_levels=max(args.K, 4)).report
         print(f"context consistency of the step groups (HGPO uses levels 0..{args.K}; deeper ones for reference):")
-        print(format_report(report or []))
-        results[name] = {"advantages": advantages, "report": report}
+        print(format_report(results[name]["report"] or []))
     if not args.no_plot:
-        path = _plot(out / "demo.png", results)
-        if path:
-            print(f"\nplot: {path}")
+        plot = _plot(out / "demo.png", results)
+        if plot:
+            print(f"\nplot: {plot}")
     return 0
 
 

@@ -14,8 +14,7 @@ import pytest
 pytest.importorskip("sb3_contrib")
 import torch as th
 
-from hgpo_algo import compute_advantages
-from hgpo_algo.integrations.sb3 import (
+from hgpo.integrations.sb3 import (
     CONTEXT_SLOTS,
     CandidateScoringPolicy,
     HGPOMaskablePPO,
@@ -23,7 +22,8 @@ from hgpo_algo.integrations.sb3 import (
     episodes_to_records,
     evaluate_success,
 )
-from hgpo_algo.integrations.text_encoding import HashingTextEncoder
+from hgpo.integrations.text_encoding import HashingTextEncoder
+from hgpo_algo import compute_advantages
 from hgpo_algo.records import text_state_key
 from tests.wrappers.textgame import Corridor
 

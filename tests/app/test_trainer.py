@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("gymnasium")
+from tests.extras import require
 
-from hgpo_algo.cli import main as hgpo_main  # noqa: E402
-from hgpo_algo.trainer.config import TrainConfig  # noqa: E402
-from hgpo_algo.trainer.tiny import make_tiny_model  # noqa: E402
-from hgpo_algo.trainer.trainer import StepBatch, Trainer  # noqa: E402
+torch = require("torch", extra="train")
+require("transformers", extra="train")
+require("gymnasium", extra="envs")
+
+from hgpo.cli import main as hgpo_main  # noqa: E402
+from hgpo.trainer.config import TrainConfig  # noqa: E402
+from hgpo.trainer.tiny import make_tiny_model  # noqa: E402
+from hgpo.trainer.trainer import StepBatch, Trainer  # noqa: E402
+from hgpo_algo import compute_advantages  # noqa: E402
 from tests.wrappers.textgame import ENV_ID  # noqa: E402
 
 
@@ -43,7 +47,7 @@ def small_config(tmp_path, model, **overrides):
         progress=False,
     )
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return TrainConfig.from_dict(settings)
 
 
 def test_one_full_iteration_then_resume(tmp_path, tiny_model):
@@ -90,16 +94,66 @@ def test_ppo_update_raises_logprob_of_positive_advantage_actions(tmp_path, tiny_
     assert (end[[1, 3]] < start[[1, 3]]).all(), (start, end)
 
 
+def test_batch_comes_from_the_records(tmp_path, tiny_model):
+    """The sampled tokens ride on each record's payload; the batch is read from the records, in order."""
+    trainer = Trainer(small_config(tmp_path, tiny_model))
+    records = trainer._collect(n_groups=2, group_size=2, seed=0, env_kwargs={}, greedy=False)
+    assert all(set(r["payload"]) == {"prompt_ids", "response_ids"} for r in records)
+    result = compute_advantages(records, "hgpo", K=2)
+    batch = trainer.make_batch(records, result.advantages)
+    assert batch.prompt_ids == [r["payload"]["prompt_ids"] for r in records]
+    assert batch.response_ids == [r["payload"]["response_ids"] for r in records]
+    np.testing.assert_allclose(batch.advantages.numpy(), result.advantages, atol=1e-6)
+    with pytest.raises(ValueError, match="without the policy's payload"):
+        trainer.make_batch([{k: v for k, v in r.items() if k != "payload"} for r in records], result.advantages)
+
+
 def test_config_yaml_round_trip_and_errors(tmp_path):
-    cfg = TrainConfig(model="m", K=3, env_kwargs={"split": "train"})
+    cfg = TrainConfig.from_dict({"model": "m", "K": 3, "env_kwargs": {"split": "train"}})
     cfg.save(tmp_path / "c.yaml")
     assert TrainConfig.load(tmp_path / "c.yaml") == cfg
-    assert cfg.window == 3 and cfg.estimator_options()["K"] == 3
+    assert cfg.window == 3 and cfg.checked_estimator_options()["K"] == 3 and cfg.estimator_options == {"K": 3}
     assert TrainConfig().group_size == 8 and TrainConfig().tasks_per_batch == 16 and TrainConfig().lr == 1e-6
     with pytest.raises(ValueError, match="unknown config key"):
         TrainConfig.from_dict({"learning_rate": 1})
-    with pytest.raises(ValueError, match="unknown estimator"):
+    with pytest.raises(ValueError, match="estimator must be one of"):
         TrainConfig(estimator="ppo").validate()
+
+
+def test_every_estimator_option_is_settable():
+    """GiGPO's omega and episode_stats (not settable before) and any option of any registered estimator."""
+    cfg = TrainConfig.from_dict({"estimator": "gigpo", "estimator_options": {"omega": 0.5, "episode_stats": "per_trajectory"}})
+    assert cfg.checked_estimator_options()["omega"] == 0.5
+    with pytest.raises(ValueError, match="omega"):
+        TrainConfig.from_dict({"estimator": "gigpo", "estimator_options": {"omega": "lots"}})
+    with pytest.raises(ValueError, match="unknown option"):
+        TrainConfig.from_dict({"estimator": "grpo", "estimator_options": {"K": 2}})
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"lr": "1e-6"}, None),  # YAML reads 1e-6 as a string: coerced to the number
+        ({"group_size": "abc"}, "group_size must be an integer, got 'abc'"),
+        ({"lr": "fast"}, "lr must be a number, got 'fast'"),
+        ({"lr": float("inf")}, "lr must be finite"),
+        ({"mode": "loud"}, "mode"),
+        ({"loss_agg": "sum"}, "loss_agg must be one of"),
+        ({"kl_kind": "k9"}, "kl_kind must be one of"),
+        ({"backend": "threads"}, "backend must be one of sync, process, ray"),
+        ({"progress": "yes"}, "progress must be true or false"),
+        ({"env_kwargs": [1]}, "env_kwargs must be a mapping"),
+        ({"top_p": 0.0}, "top_p must be in (0, 1]"),
+        ({"gamma": 2.0}, "gamma must be in [0, 1]"),
+    ],
+)
+def test_config_values_are_typed_and_checked(settings, message):
+    if message is None:
+        assert TrainConfig.from_dict(settings).lr == 1e-6
+        return
+    with pytest.raises(ValueError) as info:
+        TrainConfig.from_dict(settings)
+    assert message in str(info.value)
 
 
 def test_cli_errors(tmp_path, capsys):
@@ -109,11 +163,14 @@ def test_cli_errors(tmp_path, capsys):
     assert "--set expects KEY=VALUE" in capsys.readouterr().err
     assert hgpo_main(["train", "--set", "colour=1", "--tiny"]) == 2
     assert "unknown config key(s): colour" in capsys.readouterr().err
+    assert hgpo_main(["train", "--tiny", "--set", "group_size=abc", "--set", "lr=fast"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["hgpo train: error: group_size must be an integer, got 'abc'",
+                   "hgpo train: error: lr must be a number, got 'fast'"]
 
 
 def test_one_iteration_on_alfworld(tmp_path, tiny_model):
     """The same full iteration on generated ALFWorld games (the trainer's default environment)."""
-    pytest.importorskip("textworld")
     trainer = Trainer(small_config(tmp_path, tiny_model, env_id="hgpo/ALFWorld-v0", max_steps=2, eval_tasks=1))
     (metrics,) = trainer.train()
     assert math.isfinite(metrics["loss"]) and metrics["steps_per_episode"] == 2.0

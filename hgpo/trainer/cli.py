@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tiny", action="store_true", help="make a tiny random model with a byte tokenizer (CPU smoke run)")
     p.add_argument("--output", help="output folder (metrics, checkpoints, plots)")
     p.add_argument("--iterations", type=int, help="total iterations")
-    p.add_argument("--estimator", choices=["grpo", "gigpo", "hgpo"])
+    p.add_argument("--estimator", help="a registered estimator: grpo, gigpo, hgpo, ... (default: hgpo)")
     p.add_argument("--resume", action="store_true", help="continue from the output folder's latest checkpoint")
     p.add_argument("--eval-only", action="store_true", help="only evaluate the model")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (YAML value)")
@@ -54,12 +54,13 @@ def main(argv: list[str]) -> int:
         return 2
     import yaml
 
-    from hgpo_algo.trainer.config import TrainConfig
-    from hgpo_algo.trainer.tiny import make_tiny_model
-    from hgpo_algo.trainer.trainer import Trainer
+    from hgpo.trainer.config import TrainConfig
+    from hgpo.trainer.tiny import make_tiny_model
+    from hgpo.trainer.trainer import Trainer
 
     def fail(message: str) -> int:
-        print(f"hgpo train: error: {message}", file=sys.stderr)
+        for line in str(message).splitlines() or [""]:
+            print(f"hgpo train: error: {line}", file=sys.stderr)
         return 2
 
     try:
@@ -70,13 +71,15 @@ def main(argv: list[str]) -> int:
             key, sep, value = item.partition("=")
             if not sep:
                 return fail(f"--set expects KEY=VALUE, got {item!r}")
-            settings[key] = yaml.safe_load(value)
+            try:
+                settings[key] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return fail(f"--set {key}: {value!r} is not a YAML value")
         for key, value in (("model", args.model), ("output_dir", args.output), ("iterations", args.iterations),
                            ("estimator", args.estimator)):
             if value is not None:
                 settings[key] = value
         config = TrainConfig.from_dict(settings)
-        config.validate()
         if args.tiny and not args.model:
             from pathlib import Path
 

@@ -2,8 +2,10 @@
 
 One iteration:
 
-1. ``tasks_per_batch`` task groups of ``group_size`` episodes are rolled out through the rollout provider
-   (memory-window prompts, action parsing); the LM samples every action; its token ids are kept.
+1. ``tasks_per_batch`` task groups of ``group_size`` episodes are rolled out with
+   :func:`wrappers.collect_groups` (memory-window prompts, action parsing); the LM samples every action
+   and returns it as a :class:`wrappers.Decision` whose payload (prompt and response token ids) lands on
+   the step's record, so the training batch is read straight from the records.
 2. Advantages come from ``hgpo_algo.compute_advantages`` on the step records (one scalar per step).
 3. Old and reference log-probabilities are computed once; then ``ppo_epochs`` passes of clipped PPO over
    mini-batches (gradient accumulation over micro-batches), plus ``kl_coef`` times the KL to the reference
@@ -27,11 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 
+import hgpo_envs  # noqa: F401  (registers our environment ids)
+from hgpo.trainer.config import TrainConfig
+from hgpo.trainer.lm_policy import LMPolicy, Sample, resolve_device, resolve_dtype
 from hgpo_algo.api import compute_advantages
 from hgpo_algo.losses import aggregate, kl_loss, policy_loss
-from hgpo_algo.providers import load_rollout_provider
-from hgpo_algo.trainer.config import TrainConfig
-from hgpo_algo.trainer.lm_policy import LMPolicy, Sample, resolve_device, resolve_dtype
+from wrappers import Decision, collect_groups
 
 __all__ = ["StepBatch", "Trainer"]
 
@@ -85,7 +88,6 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.iteration = 0
         self.out = Path(config.output_dir)
-        self.rollout = load_rollout_provider(config.rollout_provider)
 
     def _load(self, path: str) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -101,27 +103,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ rollouts
 
-    def _agent(self, greedy: bool) -> tuple[Callable[[list[str], list[dict]], list[str]], dict]:
-        """A rollout policy that samples with the LM and keeps each step's tokens by (episode, step)."""
-        kept: dict[tuple[Any, int], Sample] = {}
+    def _agent(self, greedy: bool) -> Callable[[list[str], list[dict]], list[Decision]]:
+        """A rollout policy: the LM samples each action; its token ids ride on the step's record."""
 
-        def act(prompts: list[str], infos: list[dict[str, Any]]) -> list[str]:
+        def act(prompts: list[str], infos: list[dict[str, Any]]) -> list[Decision]:
             samples: list[Sample] = []
             size = self.config.micro_batch_size * 4
             for start in range(0, len(prompts), size):
                 samples += self.policy.sample(prompts[start : start + size], greedy=greedy)
-            for info, sample in zip(infos, samples, strict=True):
-                kept[(info["episode"], info["step_count"])] = sample
-            return [s.text for s in samples]
+            return [
+                Decision(s.text, {"prompt_ids": s.prompt_ids, "response_ids": s.response_ids}) for s in samples
+            ]
 
-        return act, kept
+        return act
 
     def _collect(self, *, n_groups: int, group_size: int, seed: int, env_kwargs: dict, greedy: bool,
-                 task_options: list | None = None) -> tuple[list[dict[str, Any]], dict]:
-        act, kept = self._agent(greedy)
-        records = self.rollout(
+                 task_options: list | None = None) -> list[dict[str, Any]]:
+        return collect_groups(
             self.config.env_id,
-            act,
+            self._agent(greedy),
             n_groups,
             group_size,
             backend=self.config.backend,
@@ -136,17 +136,19 @@ class Trainer:
             info_fields=("task_type",),
             progress=False,
         )
-        return records, kept
 
     # ------------------------------------------------------------------ batch and update
 
-    def make_batch(self, records: list[dict[str, Any]], kept: dict, advantages: np.ndarray) -> StepBatch:
-        """Join records with their sampled tokens and compute old / reference log-probabilities."""
-        prompt_ids, response_ids = [], []
-        for rec in records:
-            sample = kept[(rec["traj_id"], rec["step"])]
-            prompt_ids.append(sample.prompt_ids)
-            response_ids.append(sample.response_ids)
+    def make_batch(self, records: list[dict[str, Any]], advantages: np.ndarray) -> StepBatch:
+        """The records' sampled tokens (their ``payload``) with old / reference log-probabilities.
+
+        ``advantages`` is ``(N,)``, aligned with ``records``.
+        """
+        try:
+            prompt_ids = [rec["payload"]["prompt_ids"] for rec in records]
+            response_ids = [rec["payload"]["response_ids"] for rec in records]
+        except KeyError as exc:
+            raise ValueError(f"step records without the policy's payload ({exc}): roll out with Trainer's policy") from None
         old, ref, masks = [], [], []
         width = max(1, max(len(r) for r in response_ids))
         with torch.no_grad():
@@ -217,7 +219,7 @@ class Trainer:
         """One iteration (rollout, advantages, update); returns its metrics."""
         cfg = self.config
         t0 = time.perf_counter()
-        records, kept = self._collect(
+        records = self._collect(
             n_groups=cfg.tasks_per_batch,
             group_size=cfg.group_size,
             seed=cfg.seed * 1_000_003 + self.iteration,
@@ -226,9 +228,10 @@ class Trainer:
         )
         t1 = time.perf_counter()
         result = compute_advantages(
-            records, cfg.estimator, gamma=cfg.gamma, invalid_penalty=cfg.invalid_penalty, **cfg.estimator_options()
+            records, cfg.estimator, gamma=cfg.gamma, invalid_penalty=cfg.invalid_penalty,
+            **cfg.checked_estimator_options(),
         )
-        batch = self.make_batch(records, kept, result.advantages)
+        batch = self.make_batch(records, result.advantages)
         stats = self.update(batch)
         self.iteration += 1
         episodes = [r for r in records if r["done"]]
@@ -247,15 +250,15 @@ class Trainer:
         return metrics
 
     def evaluate(self) -> dict[str, float]:
-        """Greedy episodes on ``eval_tasks`` enumerated tasks (``game_index`` 0..n-1 of the eval split)."""
+        """Greedy episodes on ``eval_tasks`` enumerated tasks (``{eval_task_option: i}``, i = 0..n-1)."""
         cfg = self.config
-        records, _ = self._collect(
+        records = self._collect(
             n_groups=cfg.eval_tasks,
             group_size=1,
             seed=cfg.seed,
             env_kwargs={**cfg.env_kwargs, **cfg.eval_env_kwargs},
             greedy=True,
-            task_options=[{"game_index": i} for i in range(cfg.eval_tasks)],
+            task_options=[{cfg.eval_task_option: i} for i in range(cfg.eval_tasks)],
         )
         return success_by_task_type(records)
 
@@ -332,12 +335,25 @@ def success_by_task_type(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def append_metrics(out: Path, metrics: dict[str, float]) -> None:
-    """Append one row to ``metrics.jsonl`` and rewrite ``metrics.csv`` (columns may grow)."""
+    """Append one row to ``metrics.jsonl`` and to ``metrics.csv``.
+
+    The CSV is rewritten only when a row brings new columns (the first evaluation adds its ``eval_*``
+    columns); every other iteration appends one line.
+    """
     with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(metrics) + "\n")
+    path = out / "metrics.csv"
+    columns: list[str] = []
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as fh:
+            columns = next(csv.reader(fh), [])
+    if columns and set(metrics) <= set(columns):
+        with open(path, "a", newline="", encoding="utf-8") as fh:
+            csv.DictWriter(fh, fieldnames=columns).writerow(metrics)
+        return
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
+    columns = list(dict.fromkeys([*columns, *(k for row in rows for k in row)]))
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)

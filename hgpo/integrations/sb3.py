@@ -39,8 +39,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
 
+from hgpo.integrations.text_encoding import HashingTextEncoder, TextEncoder
 from hgpo_algo.api import AdvantageResult, compute_advantages
-from hgpo_algo.integrations.text_encoding import HashingTextEncoder, TextEncoder
 from hgpo_algo.records import text_state_key
 
 __all__ = [
