@@ -14,7 +14,6 @@ pyarrow for the environments that only need a state key.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
@@ -67,9 +66,24 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'hgpo_algo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_load(module), name)
     globals()[name] = value
     return value
+
+
+def _load(module: str) -> Any:
+    """The submodule, by static imports (no import by string name)."""
+    if module == "hgpo_algo.api":
+        from hgpo_algo import api as loaded
+    elif module == "hgpo_algo.diagnostics":
+        from hgpo_algo import diagnostics as loaded
+    elif module == "hgpo_algo.estimators":
+        from hgpo_algo import estimators as loaded
+    elif module == "hgpo_algo.records":
+        from hgpo_algo import records as loaded
+    else:
+        from hgpo_algo import state_keys as loaded
+    return loaded
 
 
 def __dir__() -> list[str]:
