@@ -99,3 +99,7 @@ def main(argv: list[str]) -> int:
         print(f"{len(source)} records, estimator {args.estimator}", file=out)
         print(format_report(result.report), file=out)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -24,16 +24,15 @@ looks at single records.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+import math
 from dataclasses import dataclass, field
-from operator import itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hgpo_algo.record_columns import Describer, StepRecordError, check_value, schema_columns
 from hgpo_algo.state_keys import STATE_KEY_BYTES, text_state_key
 
 __all__ = [
@@ -49,8 +48,6 @@ __all__ = [
 
 REQUIRED_FIELDS: tuple[str, ...] = ("group_id", "traj_id", "step", "state_key", "reward")
 OPTIONAL_FIELDS: tuple[str, ...] = ("invalid", "context_keys")
-_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
-
 
 
 @dataclass
@@ -58,6 +55,9 @@ class StepRecord:
     """One agent step, as producers (wrappers, trainers) emit it.
 
     ``extra`` holds any further fields (observation, action, prompt, ...); :meth:`to_dict` flattens it.
+    The schema fields are checked on construction (NumPy scalars become plain ``int`` / ``float`` /
+    ``bool``); a bad one raises :class:`StepRecordError` naming it. Whether the records of a batch agree
+    (steps without gaps, one group per trajectory, context keys) is :func:`load_batch`'s job.
     """
 
     group_id: str | int
@@ -68,6 +68,26 @@ class StepRecord:
     invalid: bool = False
     context_keys: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("group_id", "traj_id", "step", "state_key", "reward", "invalid", "context_keys"):
+            why = check_value(name, getattr(self, name))
+            if why is not None or (name == "invalid" and self.invalid is None):
+                raise StepRecordError(f"StepRecord: {why or 'field invalid must be a boolean, got None'}",
+                                      field=name)
+        for name in ("group_id", "traj_id", "state_key"):
+            value = getattr(self, name)
+            if not isinstance(value, str) and type(value) is not int:
+                setattr(self, name, int(value))
+        self.step = int(self.step)
+        self.reward = float(self.reward)
+        if not math.isfinite(self.reward):
+            raise StepRecordError(f"StepRecord: field 'reward' is not finite ({self.reward!r})", field="reward")
+        self.invalid = bool(self.invalid)
+        if self.context_keys is not None:
+            self.context_keys = [k if isinstance(k, str) else int(k) for k in self.context_keys]
+        if not isinstance(self.extra, dict) or not all(isinstance(k, str) for k in self.extra):
+            raise StepRecordError("StepRecord: extra must be a dict with string keys", field="extra")
 
     def to_dict(self) -> dict[str, Any]:
         """The record as one flat mapping (schema fields first, then ``extra``)."""
@@ -88,15 +108,6 @@ class StepRecord:
         return out
 
 
-class StepRecordError(ValueError):
-    """A step record breaks the schema. ``index`` is the 0-based position of the record in the input."""
-
-    def __init__(self, message: str, *, index: int | None = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.index = index
-        self.field = field
-
-
 @dataclass(frozen=True)
 class TrajectoryBatch:
     """Validated step records in canonical order: sorted by trajectory, then by step.
@@ -109,7 +120,7 @@ class TrajectoryBatch:
         group: int64 codes of ``group_id`` in ``[0, n_groups)``.
         traj: int64 codes of ``traj_id`` in ``[0, n_trajectories)``, non-decreasing.
         step: int64 step numbers; within a trajectory exactly ``0, 1, ..., length - 1``.
-        key: int64 codes of ``state_key`` in ``[0, n_keys)`` (equal keys, equal codes, batch-wide).
+        key: int64 dense codes of ``state_key`` (equal keys, equal codes, batch-wide).
         reward: float64 rewards, all finite.
         invalid: bool invalid-action flags.
         traj_start: int64 ``(n_trajectories,)`` canonical row of each trajectory's step 0.
@@ -127,7 +138,6 @@ class TrajectoryBatch:
     traj_start: np.ndarray
     traj_length: np.ndarray
     n_groups: int
-    n_keys: int
     context_length: np.ndarray | None = None
 
     @property
@@ -146,152 +156,78 @@ class TrajectoryBatch:
 
 
 # --------------------------------------------------------------------------------------------------
-# Column extraction
+# Validation of the columns
 
 
-def _is_pandas_frame(obj: Any) -> bool:
-    return type(obj).__module__.startswith("pandas") and hasattr(obj, "columns")
-
-
-def _columns(records: Any) -> tuple[dict[str, pa.Array | None], int, Any]:
-    """Schema columns as Arrow arrays (None when a column is absent), the row count, and the rows source."""
-    if isinstance(records, pa.RecordBatch):
-        records = pa.Table.from_batches([records])
-    if _is_pandas_frame(records):
-        records = pa.Table.from_pandas(records, preserve_index=False)
-    if isinstance(records, pa.Table):
-        cols = {
-            name: (records.column(name).combine_chunks() if name in records.column_names else None)
-            for name in _FIELDS
-        }
-        return cols, records.num_rows, records
-    if isinstance(records, Mapping):
-        lengths = {len(v) for v in records.values()}
-        if len(lengths) > 1:
-            raise StepRecordError(f"columns have different lengths: {sorted(lengths)}")
-        n = lengths.pop() if lengths else 0
-        cols = {name: (_to_arrow(records[name], name) if name in records else None) for name in _FIELDS}
-        return cols, n, records
-    if isinstance(records, (str, bytes)) or not isinstance(records, Sequence):
-        raise TypeError(
-            "records must be a sequence of step records (dicts or objects), a mapping of columns, "
-            f"a pandas DataFrame or a pyarrow Table, not {type(records).__name__}"
-        )
-    rows = records
-    if set(map(type, rows)) - {dict}:  # objects or other mappings: normalise to dicts (rarely hot)
-        rows = [_as_mapping(r, i) for i, r in enumerate(rows)]
-    cols = {}
-    for name in _FIELDS:
-        try:
-            values = list(map(itemgetter(name), rows))
-        except KeyError:
-            if not any(map(methodcaller("__contains__", name), rows)):
-                cols[name] = None
-                continue
-            values = [r.get(name) for r in rows]
-        arr = _to_arrow(values, name)
-        cols[name] = None if arr.null_count == len(arr) and len(arr) else arr
-    return cols, len(rows), rows
-
-
-def _as_mapping(record: Any, index: int) -> Mapping[str, Any]:
-    if isinstance(record, Mapping):
-        return record
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        return record.to_dict() if hasattr(record, "to_dict") else dataclasses.asdict(record)
-    if isinstance(record, (str, bytes, int, float, list, tuple)) or record is None:
-        raise StepRecordError(f"record {index}: not a mapping ({type(record).__name__})", index=index)
-    return {name: getattr(record, name) for name in _FIELDS if hasattr(record, name)}
-
-
-def _to_arrow(values: Any, name: str) -> pa.Array:
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    try:
-        return pa.array(values if not isinstance(values, np.ndarray) or values.dtype != object else list(values))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
-        kinds = sorted({type(v).__name__ for v in values})
-        raise StepRecordError(
-            f"field {name!r} mixes value types ({', '.join(kinds)}): {exc}", field=name
-        ) from None
-
-
-# --------------------------------------------------------------------------------------------------
-# Validation
-
-
-class _Describer:
-    """Names a record in error messages: its input index and, when readable, traj_id and step."""
-
-    def __init__(self, cols: dict[str, pa.Array | None]) -> None:
-        self._cols = cols
-
-    def __call__(self, i: int) -> str:
-        parts = []
-        for name in ("traj_id", "step"):
-            col = self._cols.get(name)
-            if col is not None and i < len(col) and col[i].is_valid:
-                parts.append(f"{name}={col[i].as_py()!r}")
-        return f"record {i}" + (f" ({', '.join(parts)})" if parts else "")
-
-
-def _require_present(col: pa.Array | None, name: str, n: int, describe: _Describer) -> pa.Array:
+def _require_present(col: pa.Array | None, name: str, n: int, describe: Describer) -> pa.Array:
     if col is None:
         if n == 0:
             return pa.array([], type=pa.null())
-        raise StepRecordError(f"{describe(0)}: missing field {name!r}", index=0, field=name)
+        raise describe.fail(0, name, f"missing field {name!r}")
     if col.null_count:
         i = int(np.flatnonzero(np.asarray(col.is_null()))[0])
-        raise StepRecordError(f"{describe(i)}: missing field {name!r}", index=i, field=name)
+        raise describe.fail(i, name, f"missing field {name!r}")
     return col
 
 
-def _first_bad(col: pa.Array, ok: Any) -> int:
+def _first_bad(col: pa.Array, name: str) -> int:
     for i, v in enumerate(col.to_pylist()):
-        if not ok(v):
+        if check_value(name, v) is not None:
             return i
     return 0
 
 
-def _factorize(col: pa.Array, name: str, describe: _Describer) -> tuple[np.ndarray, pa.Array]:
+def _wrong_type(col: pa.Array, name: str, describe: Describer) -> StepRecordError:
+    i = _first_bad(col, name)
+    value = col[i].as_py()
+    return describe.fail(i, name, check_value(name, value) or f"field {name!r} has Arrow type {col.type}")
+
+
+def _factorize(col: pa.Array, name: str, describe: Describer) -> tuple[np.ndarray, pa.Array]:
     """Dense int64 codes (first-appearance order) and the distinct values of an id column."""
     t = col.type
-    if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)):
-        i = _first_bad(col, lambda v: isinstance(v, (str, int)) and not isinstance(v, bool))
-        raise StepRecordError(
-            f"{describe(i)}: field {name!r} must be a string or an integer, got {col[i].as_py()!r}",
-            index=i,
-            field=name,
-        )
+    if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_null(t)):
+        raise _wrong_type(col, name, describe)
+    if pa.types.is_unsigned_integer(t) and len(col) and pc.max(col).as_py() >= 2**63:
+        i = int(np.argmax(np.asarray(col)))
+        raise describe.fail(i, name, check_value(name, col[i].as_py()) or f"field {name!r} is too large")
     encoded = col.dictionary_encode()
     return np.asarray(encoded.indices, dtype=np.int64), encoded.dictionary
 
 
-def _numeric(col: pa.Array, name: str, describe: _Describer, *, integral: bool) -> np.ndarray:
+def _steps(col: pa.Array, describe: Describer) -> np.ndarray:
+    """``step`` as int64: integers, or floats with integral values, in ``[0, 2**63)``."""
     t = col.type
-    ok_type = pa.types.is_integer(t) or (not integral and pa.types.is_floating(t))
-    if integral and pa.types.is_floating(t):
+    if pa.types.is_floating(t):
         values = np.asarray(col, dtype=np.float64)
-        bad = ~np.isfinite(values) | (values != np.round(values))
-        if not bad.any():
-            return values.astype(np.int64)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0) | (values >= 2.0**63)
+    elif pa.types.is_integer(t):
+        values = np.asarray(col)
+        bad = (values < 0) if pa.types.is_signed_integer(t) else (values >= 2**63)
+    elif pa.types.is_null(t):
+        return np.zeros(0, dtype=np.int64)
+    else:
+        raise _wrong_type(col, "step", describe)
+    if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise StepRecordError(
-            f"{describe(i)}: field {name!r} must be an integer, got {values[i]!r}", index=i, field=name
-        )
-    if not ok_type and not pa.types.is_null(t):
-        want = "an integer" if integral else "a number"
-        i = _first_bad(
-            col,
-            lambda v: isinstance(v, int if integral else (int, float)) and not isinstance(v, bool),
-        )
-        raise StepRecordError(
-            f"{describe(i)}: field {name!r} must be {want}, got {col[i].as_py()!r}", index=i, field=name
-        )
-    return np.asarray(col, dtype=np.int64 if integral else np.float64)
+        raise describe.fail(i, "step", f"field 'step' must be an integer in [0, 2**63), got {col[i].as_py()!r}")
+    return values.astype(np.int64)
 
 
-def _flags(col: pa.Array | None, n: int, name: str, describe: _Describer) -> np.ndarray:
+def _rewards(col: pa.Array, describe: Describer) -> np.ndarray:
+    """``reward`` as float64: integer or floating columns only (a bool column is not a reward)."""
+    t = col.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)):
+        raise _wrong_type(col, "reward", describe)
+    reward = np.asarray(col, dtype=np.float64)
+    bad = ~np.isfinite(reward)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise describe.fail(i, "reward", f"field 'reward' is not finite ({float(reward[i])!r})")
+    return reward
+
+
+def _flags(col: pa.Array | None, n: int, name: str, describe: Describer) -> np.ndarray:
     if col is None or pa.types.is_null(col.type):
         return np.zeros(n, dtype=bool)
     col = col.fill_null(False) if pa.types.is_boolean(col.type) else col
@@ -299,15 +235,12 @@ def _flags(col: pa.Array | None, n: int, name: str, describe: _Describer) -> np.
     if pa.types.is_boolean(t):
         return np.asarray(col, dtype=bool)
     if pa.types.is_integer(t):
-        values = np.asarray(col.fill_null(0), dtype=np.int64)
+        values = np.asarray(col.fill_null(0))
         if np.isin(values, (0, 1)).all():
             return values.astype(bool)
         i = int(np.flatnonzero(~np.isin(values, (0, 1)))[0])
-    else:
-        i = _first_bad(col, lambda v: v is None or isinstance(v, bool))
-    raise StepRecordError(
-        f"{describe(i)}: field {name!r} must be a boolean, got {col[i].as_py()!r}", index=i, field=name
-    )
+        raise describe.fail(i, name, f"field {name!r} must be a boolean, got {col[i].as_py()!r}")
+    raise _wrong_type(col, name, describe)
 
 
 def load_batch(records: Any) -> TrajectoryBatch:
@@ -325,25 +258,16 @@ def load_batch(records: Any) -> TrajectoryBatch:
             ``(traj_id, step)``, a gap in a trajectory's steps, a trajectory in two groups, or
             ``context_keys`` that disagree with the trajectory. The message names the record and field.
     """
-    cols, n, _ = _columns(records)
-    describe = _Describer(cols)
+    cols, n, describe = schema_columns(records)
     present = {name: _require_present(cols[name], name, n, describe) for name in REQUIRED_FIELDS}
 
     group, _ = _factorize(present["group_id"], "group_id", describe)
     traj, _ = _factorize(present["traj_id"], "traj_id", describe)
     key_col = present["state_key"]
     key, key_values = _factorize(key_col, "state_key", describe)
-    step = _numeric(present["step"], "step", describe, integral=True)
-    reward = _numeric(present["reward"], "reward", describe, integral=False)
+    step = _steps(present["step"], describe)
+    reward = _rewards(present["reward"], describe)
     invalid = _flags(cols["invalid"], n, "invalid", describe)
-
-    bad = ~np.isfinite(reward)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise StepRecordError(f"{describe(i)}: field 'reward' is not finite ({reward[i]!r})", index=i, field="reward")
-    if (step < 0).any():
-        i = int(np.flatnonzero(step < 0)[0])
-        raise StepRecordError(f"{describe(i)}: field 'step' is negative ({step[i]})", index=i, field="step")
 
     if n and step.max() >= n:  # a step number no batch of n records can reach without a gap
         i = int(np.argmax(step))
@@ -394,7 +318,6 @@ def load_batch(records: Any) -> TrajectoryBatch:
         traj_start=starts.astype(np.int64),
         traj_length=lengths,
         n_groups=int(group.max()) + 1 if n else 0,
-        n_keys=len(key_values),
         context_length=context_length,
     )
 
@@ -406,7 +329,7 @@ def _check_context_keys(
     order: np.ndarray,
     s_key: np.ndarray,
     s_step: np.ndarray,
-    describe: _Describer,
+    describe: Describer,
 ) -> np.ndarray | None:
     """``context_keys`` of the record at step t must equal the last ``len(context_keys)`` keys before t.
 
@@ -415,10 +338,7 @@ def _check_context_keys(
     if pa.types.is_null(ck.type):
         return None
     if not (pa.types.is_list(ck.type) or pa.types.is_large_list(ck.type)):
-        i = _first_bad(ck, lambda v: v is None or isinstance(v, (list, tuple)))
-        raise StepRecordError(
-            f"{describe(i)}: field 'context_keys' must be a list of state keys", index=i, field="context_keys"
-        )
+        raise _wrong_type(ck, "context_keys", describe)
     ck = ck.take(pa.array(order))  # canonical order
     present = ~np.asarray(ck.is_null())
     lengths = np.asarray(ck.value_lengths().fill_null(0), dtype=np.int64)
@@ -439,9 +359,9 @@ def _check_context_keys(
         try:
             flat = flat.cast(key_values.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise StepRecordError(
-                f"field 'context_keys' holds {flat.type} values but 'state_key' is {key_col.type}",
-                field="context_keys",
+            i = int(order[int(np.flatnonzero(lengths > 0)[0])])
+            raise describe.fail(
+                i, "context_keys", f"field 'context_keys' holds {flat.type} values but 'state_key' is {key_col.type}"
             ) from None
     # Codes of the context keys in the state-key dictionary; unseen keys get -1 (never equal a real key).
     flat_codes = np.asarray(pc.index_in(flat, value_set=key_values).fill_null(-1), dtype=np.int64)
