@@ -3,7 +3,7 @@
     python benchmarks/webshop_env.py [--episodes 200] [--browser-episodes 0] [--json out.json]
 
 For each catalogue (the synthetic default, and the real 1k catalogue when ``../shared/data/webshop``
-is present) it starts ``hgpo webshop serve`` as a separate process, then plays ``--episodes`` test
+is present) it starts a server process (``EmbeddedServer``, the one launcher), then plays ``--episodes`` test
 goals (in ten rounds interleaved between the catalogues, so that load from other processes falls on
 both alike) with the scripted expert, detours included (every third step of an episode is a random
 admissible action), and reports the median / p90 / p99 time of ``env.step`` (search steps and click
@@ -77,7 +77,9 @@ def naive_client(url: str, actions_per_episode: list[list[str]], goals: list[int
     times = []
     with requests.Session() as s:
         for goal, actions in zip(goals, actions_per_episode, strict=True):
-            sid = s.post(f"{url}/api/sessions", json={"goal": goal}).json()["session_id"]
+            created = s.post(f"{url}/api/sessions", json={"goal": goal}).json()
+            sid = created["session_id"]
+            s.headers["X-WebShop-Token"] = created["session_token"]
             for a in actions:
                 t = time.perf_counter()
                 s.post(f"{url}/api/sessions/{sid}/step", json={"action": a}).json()
@@ -108,7 +110,7 @@ def bench(catalogues: dict[str, dict], episodes: int, browser_episodes: int, rou
     machine falls on all of them alike."""
     from hgpo_envs.webshop.client import WebShopClient
 
-    # each server is its own process (hgpo webshop serve), started like the embedded default
+    # each server is its own process, started by the one launcher
     servers = {name: EmbeddedServer(options, startup_timeout=300) for name, options in catalogues.items()}
     try:
         envs = {name: WebShopEnv(server_url=srv.url, split="test") for name, srv in servers.items()}

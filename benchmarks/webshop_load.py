@@ -1,12 +1,19 @@
-"""Bounded load test of the WebShop server on loopback: many concurrent sessions doing full episodes.
+"""Bounded load test of the WebShop server on loopback: many concurrent sessions doing full episodes,
+and how new clients fare while slow connections (slowloris) hold every connection slot.
 
 Each virtual user loops: start a session (seeded goal) -> search the instruction -> open a result ->
 pick an option value if there is one -> open Features -> back -> buy -> close the session. It reports
 requests/s, latency p50/p99, errors (non-2xx, bad JSON, transport failures: must be 0) and the
 server's RSS before and after.
 
+``--slowloris N`` then holds N slow connections (more than the server's ``--max-connections``, which
+is 32 for a server started here) that send a request's first line and never finish it, silent or
+dripping one header line every 2 s, and times new clients' ``GET /health`` meanwhile (see
+:func:`slowloris`).
+
     python benchmarks/webshop_load.py                      # starts its own server (synthetic catalogue)
     python benchmarks/webshop_load.py --sessions 64 --episodes 2000 --max-seconds 120
+    python benchmarks/webshop_load.py --episodes 0 --slowloris 48   # only the slow-connection figures
     python benchmarks/webshop_load.py --url http://127.0.0.1:3000 --pid 1234   # an already running server
 
 Only loopback URLs are accepted; the run is bounded by ``--episodes`` and ``--max-seconds``.
@@ -15,13 +22,11 @@ Only loopback URLs are accepted; the run is bounded by ``--episodes`` and ``--ma
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
-import os
 import random
-import re
-import subprocess
+import socket
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,49 +57,6 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class ServerProcess:
-    """``hgpo webshop serve`` on 127.0.0.1 with an ephemeral port."""
-
-    def __init__(self, extra: list[str], env: dict[str, str] | None = None, timeout: float = 600.0) -> None:
-        hgpo = Path(sys.executable).with_name("hgpo")
-        self.log = Path(tempfile.mkstemp(prefix="webshop-server-", suffix=".log")[1])
-        args = [str(hgpo), "webshop", "serve", "--host", "127.0.0.1", "--port", "0", *extra]
-        self.started = time.perf_counter()
-        with open(self.log, "w") as f:
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=f, env=env or dict(os.environ))
-        self.url = ""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            m = re.search(r"serving on (http://\S+)", self.log.read_text())
-            if m:
-                self.url = m.group(1)
-                break
-            time.sleep(0.01)
-        if not self.url:
-            self.stop()
-            raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
-        while True:  # ready = /health answers
-            try:
-                if requests.get(self.url + "/health", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.01)
-        self.ready_seconds = time.perf_counter() - self.started
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
-
-
 def _user(url: str, seed: int, stats: Stats, stop_at: float, budget: list[int], budget_lock: threading.Lock) -> None:
     rng = random.Random(seed)
     http = requests.Session()
@@ -121,10 +83,12 @@ def _user(url: str, seed: int, stats: Stats, stop_at: float, budget: list[int], 
             if budget[0] <= 0:
                 return
             budget[0] -= 1
+        http.headers.pop("X-WebShop-Token", None)
         start = call("POST", "/api/sessions", {"seed": rng.randrange(1 << 30)})
         if start is None:
             continue
         sid = start["session_id"]
+        http.headers["X-WebShop-Token"] = start["session_token"]
 
         def step(action: str, sid: str = sid) -> dict | None:
             return call("POST", f"/api/sessions/{sid}/step", {"action": action})
@@ -181,6 +145,75 @@ def run_load(url: str, sessions: int = 64, episodes: int = 2000, max_seconds: fl
     }
 
 
+def _probe(host: str, port: int, timeout: float) -> tuple[bool, float]:
+    """One new client: connect, ``GET /health``; returns (answered, seconds)."""
+    t = time.perf_counter()
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.request("GET", "/health")
+        ok = conn.getresponse().status == 200
+        conn.close()
+    except OSError:
+        ok = False
+    return ok, time.perf_counter() - t
+
+
+def slowloris(url: str, holders: int, drip: float = 2.0, probes: int = 3, probe_timeout: float = 75.0) -> dict:
+    """Hold ``holders`` slow connections and time new clients meanwhile.
+
+    Every holder sends the start of a request (``GET /health`` and one header line) and then, when
+    ``drip`` > 0, one more header line every ``drip`` seconds, never finishing it (slowloris); with
+    ``drip`` 0 it stays silent. With more holders than the server's ``--max-connections``, a server that
+    lets a slow connection keep its slot shuts every new client out. ``probes`` new clients, one after
+    the other, each ``GET /health`` with ``probe_timeout``: their latencies, and how many holders the
+    server closed.
+    """
+    parts = urlparse(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    socks: list[socket.socket] = []
+    for _ in range(holders):
+        sock = socket.create_connection((host, port), timeout=10)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        socks.append(sock)
+    stop = threading.Event()
+
+    def dribble() -> None:
+        while not stop.wait(drip):
+            for sock in socks:
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+
+    dripper = threading.Thread(target=dribble, daemon=True)
+    if drip > 0:
+        dripper.start()
+    time.sleep(1.0)
+    results = [_probe(host, port, probe_timeout) for _ in range(probes)]
+    stop.set()
+    closed = 0
+    for sock in socks:
+        sock.setblocking(False)
+        try:
+            closed += sock.recv(1 << 16) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        sock.close()
+    seconds = [round(dt, 2) for _, dt in results]
+    return {
+        "holders": holders,
+        "drip_s": drip,
+        "probes_answered": sum(ok for ok, _ in results),
+        "probes": probes,
+        "probe_seconds": seconds,
+        "probe_median_s": round(float(np.median(seconds)), 2),
+        "probe_timeout_s": probe_timeout,
+        "holders_closed_by_server": closed,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="an already running server (loopback); default: start one")
@@ -188,20 +221,28 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=64)
     ap.add_argument("--episodes", type=int, default=2000)
     ap.add_argument("--max-seconds", type=float, default=120.0)
-    ap.add_argument("--server-args", default="", help="extra `hgpo webshop serve` arguments when starting one")
+    ap.add_argument("--slowloris", type=int, default=0, help="slow connections to hold (0: skip that part)")
+    ap.add_argument("--probe-timeout", type=float, default=75.0, help="seconds a new client waits (slowloris)")
     args = ap.parse_args()
     server = None
     if args.url is None:
-        server = ServerProcess([*args.server_args.split(), "--workers", "16"])
+        from hgpo_envs.webshop.embedded import EmbeddedServer
+
+        server = EmbeddedServer({"workers": 16, "max_connections": 32 if args.slowloris else 1024}, startup_timeout=600)
         url, pid = server.url, server.pid
     else:
         url, pid = args.url.rstrip("/"), args.pid
     try:
         before = rss_mb(pid) if pid else None
-        result = run_load(url, args.sessions, args.episodes, args.max_seconds)
+        result = run_load(url, args.sessions, args.episodes, args.max_seconds) if args.episodes else {"errors": 0}
         result["rss_mb_before"] = round(before, 1) if before else None
         result["rss_mb_after"] = round(rss_mb(pid), 1) if pid else None
         result["live_sessions_after"] = requests.get(url + "/health", timeout=10).json()["sessions"]
+        if args.slowloris:
+            result["slowloris"] = [
+                slowloris(url, args.slowloris, drip=drip, probes=3, probe_timeout=args.probe_timeout)
+                for drip in (0.0, 2.0)
+            ]
     finally:
         if server is not None:
             server.stop()

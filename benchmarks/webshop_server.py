@@ -1,6 +1,6 @@
 """WebShop server start time, memory and search latency at 1k (real), 100k and 1M (synthetic) products.
 
-For each catalogue: the one-off index build (``hgpo webshop index``, timed), then a server start with
+For each catalogue: the one-off index build (``python -m servers.webshop index``, timed), then a server start with
 the cached index (time until ``GET /health`` answers, RSS), then search latency measured in-process on
 the memory-mapped index and over HTTP (``search[...]`` steps), and RSS after the queries.
 
@@ -27,14 +27,15 @@ import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from webshop_load import ServerProcess, rss_mb
+from webshop_load import rss_mb
 
+from hgpo_envs.webshop.embedded import EmbeddedServer
 from servers.webshop.search import SearchIndex
 from servers.webshop.synthetic import generate_product, write_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "webshop"
-HGPO = str(Path(sys.executable).with_name("hgpo"))
+SERVER_CLI = [sys.executable, "-m", "servers.webshop"]
 GOALS = {"1k": (2.0, 300.0, 2.0), "1M": (60.0, 4096.0, 30.0)}
 
 
@@ -68,6 +69,11 @@ def _config(size: str, work: Path) -> tuple[list[str], Path, list[str]] | None:
     return ["--catalog", str(docs)], index_dir, queries
 
 
+def _options(args: list[str]) -> dict[str, str]:
+    """``["--catalog", "x", ...]`` as launcher options ``{"catalog": "x", ...}``."""
+    return {flag[2:].replace("-", "_"): value for flag, value in zip(args[::2], args[1::2], strict=True)}
+
+
 def _build_index(args: list[str], index_dir: Path) -> float | None:
     if (index_dir / "meta.json").exists():
         return None
@@ -75,7 +81,7 @@ def _build_index(args: list[str], index_dir: Path) -> float | None:
         i = args.index("--title-nouns")
         args = args[:i] + args[i + 2 :]
     t = time.perf_counter()
-    subprocess.run([HGPO, "webshop", "index", *args, "--index-dir", str(index_dir), "--workers", str(os.cpu_count() or 1)],
+    subprocess.run([*SERVER_CLI, "index", *args, "--index-dir", str(index_dir), "--workers", str(os.cpu_count() or 1)],
                    check=True)
     return time.perf_counter() - t
 
@@ -92,11 +98,13 @@ def bench(size: str, work: Path, n_queries: int) -> dict | None:
     args, index_dir, queries = cfg
     queries = queries[:n_queries]
     build = _build_index(args, index_dir)
-    server = ServerProcess([*args, "--index-dir", str(index_dir), "--workers", "4"])
+    server = EmbeddedServer({**_options(args), "index_dir": index_dir, "workers": 4}, startup_timeout=600)
     try:
         ready, rss_ready = server.ready_seconds, rss_mb(server.pid)
         http = requests.Session()
-        sid = http.post(server.url + "/api/sessions", json={"seed": 0}, timeout=30).json()["session_id"]
+        created = http.post(server.url + "/api/sessions", json={"seed": 0}, timeout=30).json()
+        sid = created["session_id"]
+        http.headers["X-WebShop-Token"] = created["session_token"]
         lat_http = []
         for q in queries:
             t = time.perf_counter()

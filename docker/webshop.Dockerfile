@@ -28,9 +28,8 @@ RUN groupadd --system --gid 10001 webshop \
     && chown webshop:webshop /var/cache/hgpo-webshop
 
 WORKDIR /opt/hgpo
-# only what the server needs: the `hgpo` dispatcher (hgpo_algo) and the server package
-COPY pyproject.toml ./
-COPY hgpo_algo ./hgpo_algo
+# only what the server needs: the server package (it stands alone; run as `python -m servers.webshop`)
+COPY pyproject.toml README.md ./
 COPY servers ./servers
 # the project itself is installed from source; its dependency floors are in pyproject.toml
 # hadolint ignore=DL3013
@@ -38,12 +37,12 @@ RUN pip install --no-cache-dir ".[webshop]"
 
 USER 10001:10001
 # bake the default catalogue's search index so the container is ready in about a second
-RUN hgpo webshop index --synthetic-products "${WEBSHOP_SYNTHETIC_PRODUCTS}"
+RUN python -m servers.webshop index --synthetic-products "${WEBSHOP_SYNTHETIC_PRODUCTS}"
 
 EXPOSE 3000
 VOLUME ["/var/cache/hgpo-webshop"]
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('WEBSHOP_PORT', '3000'), timeout=2)"]
 
-ENTRYPOINT ["hgpo", "webshop"]
+ENTRYPOINT ["python", "-m", "servers.webshop"]
 CMD ["serve"]

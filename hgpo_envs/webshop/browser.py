@@ -27,11 +27,12 @@ import re
 import shutil
 import tempfile
 import time
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 
 from hgpo_envs.webshop.base import WebShopEpisodes
 from hgpo_envs.webshop.client import ServerError, ServerUnavailable, SessionLost
@@ -53,10 +54,7 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
 )
-_ACTION_RE = re.compile(r"(.+)\[(.+)\]", re.DOTALL)
 BROWSER_MODES = ("rendered", "text", "text_rich", "html")
-#: The site's limit on a query (its keyword list repr) in a URL or the search form, in characters.
-MAX_URL_QUERY_CHARS = 1000
 
 
 def find_chromium(chromium_path: str | None = None, chromedriver_path: str | None = None) -> tuple[str, str]:
@@ -75,7 +73,9 @@ def find_chromium(chromium_path: str | None = None, chromedriver_path: str | Non
 
 
 class WebShopBrowserEnv(WebShopEpisodes):
-    """WebShop in a real (headless) browser. Arguments as :class:`~hgpo_envs.webshop.env.WebShopEnv`, plus:
+    """WebShop in a real (headless) browser. Keyword arguments of :class:`~hgpo_envs.webshop.env.WebShopEnv`
+    (``server_url``, ``split``, ``max_episode_steps``, ``server_options``, ``timeout``, ``reconnect``,
+    ``reconnect_timeout``, ``startup_timeout``, ``render_mode``), plus:
 
     Args:
         observation_mode: ``rendered`` (default: the page's text as the browser renders it,
@@ -89,25 +89,23 @@ class WebShopBrowserEnv(WebShopEpisodes):
 
     ``state_key`` hashes the same canonical text as the text environment (``text_rich`` for the
     ``text_rich`` and ``html`` modes, ``text`` otherwise), so both environments give equal keys.
+    Browser navigation is not numbered: after a dropped connection the episode is replayed in a new
+    session.
     """
+
+    idempotent_steps: ClassVar[bool] = False
 
     def __init__(
         self,
         server_url: str | None = None,
-        split: str = "train",
+        *,
         observation_mode: str = "rendered",
-        max_episode_steps: int | None = None,
-        server_options: dict[str, Any] | None = None,
-        timeout: float = 30.0,
-        reconnect: bool = True,
-        reconnect_timeout: float = 10.0,
-        startup_timeout: float = 120.0,
-        render_mode: str | None = None,
         screenshot: bool = False,
         window_size: tuple[int, int] = (1024, 768),
         page_load_timeout: float = 30.0,
         chromium_path: str | None = None,
         chromedriver_path: str | None = None,
+        **episode_options: Any,
     ) -> None:
         if observation_mode not in BROWSER_MODES:
             raise ValueError(f"observation_mode must be one of {BROWSER_MODES}, got {observation_mode!r}")
@@ -123,11 +121,9 @@ class WebShopBrowserEnv(WebShopEpisodes):
         self._marker = 0
         self._profile = tempfile.mkdtemp(prefix="hgpo-chromium-")
         # the base class validates the text modes; "rendered" is keyed like "text"
-        super().__init__(
-            server_url=server_url, split=split, observation_mode="text" if observation_mode == "rendered" else observation_mode,
-            max_episode_steps=max_episode_steps, server_options=server_options, timeout=timeout, reconnect=reconnect,
-            reconnect_timeout=reconnect_timeout, startup_timeout=startup_timeout, render_mode=render_mode,
-        )
+        text_mode = "text" if observation_mode == "rendered" else observation_mode
+        super().__init__(server_url=server_url, observation_mode=text_mode, **episode_options)
+        self._action_re = re.compile(self.protocol["action_pattern"], re.DOTALL)
         self.browser_observation_mode = observation_mode
         self.screenshot = screenshot
         self.window_size = (int(window_size[0]), int(window_size[1]))
@@ -138,26 +134,30 @@ class WebShopBrowserEnv(WebShopEpisodes):
                  "screenshot": spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8)}
             )
         try:
-            opts = webdriver.ChromeOptions()
-            opts.binary_location = browser
-            for flag in CHROMIUM_FLAGS:
-                opts.add_argument(flag)
-            opts.add_argument(f"--user-data-dir={self._profile}")
-            opts.add_argument(f"--window-size={self.window_size[0]},{self.window_size[1]}")
-            opts.add_argument("--hide-scrollbars")
-            opts.page_load_strategy = "eager"  # the snapshot script waits for a complete document itself
-            service = webdriver.ChromeService(executable_path=driver_path)
-            self._driver = webdriver.Chrome(options=opts, service=service)
-            self._driver.set_page_load_timeout(page_load_timeout)
-            self._driver.set_script_timeout(page_load_timeout)
-            if screenshot:  # make the viewport (not the window) the requested size
-                self._driver.execute_cdp_cmd(
-                    "Emulation.setDeviceMetricsOverride",
-                    {"width": self.window_size[0], "height": self.window_size[1], "deviceScaleFactor": 1, "mobile": False},
-                )
+            self._driver = self._start_browser(webdriver, browser, driver_path)
         except BaseException:
             self.close()
             raise
+
+    def _start_browser(self, webdriver: Any, browser: str, driver_path: str) -> Any:
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = browser
+        for flag in CHROMIUM_FLAGS:
+            opts.add_argument(flag)
+        opts.add_argument(f"--user-data-dir={self._profile}")
+        opts.add_argument(f"--window-size={self.window_size[0]},{self.window_size[1]}")
+        opts.add_argument("--hide-scrollbars")
+        opts.page_load_strategy = "eager"  # the snapshot script waits for a complete document itself
+        service = webdriver.ChromeService(executable_path=driver_path)
+        driver = webdriver.Chrome(options=opts, service=service)
+        driver.set_page_load_timeout(self.page_load_timeout)
+        driver.set_script_timeout(self.page_load_timeout)
+        if self.screenshot:  # make the viewport (not the window) the requested size
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": self.window_size[0], "height": self.window_size[1], "deviceScaleFactor": 1, "mobile": False},
+            )
+        return driver
 
     # ------------------------------------------------------------------ browser helpers
     def _navigate(self, go: Any) -> PageView:
@@ -204,22 +204,22 @@ class WebShopBrowserEnv(WebShopEpisodes):
 
     # ------------------------------------------------------------------ backend hooks
     def _begin(self, goal_number: int) -> tuple[PageView, dict[str, Any]]:
-        data = self.client.start(goal_number, session_id=self._sid)
-        self._sid = data["session_id"]
+        data = self._start_session(goal_number)
         url = f"{self.server_url}/{quote(self._sid, safe='')}"
         view = self._navigate(lambda: self._driver.get(url))
         return self._check_page(view), data["goal"]
 
     def _act(self, action: str) -> tuple[PageView, bool]:
-        assert self._view is not None and self._sid is not None
-        m = _ACTION_RE.match(action)
+        if self._view is None or self._sid is None:
+            raise ResetNeeded("call reset() before step()")
+        m = self._action_re.match(action)
         if m is None:
             return self._view, False
         name, arg = m.group(1), m.group(2).lower()
         if name == "search" and arg:
             box = [n for n in self._nodes if n["kind"] == "search_box"]
             button = [n for n in self._nodes if n["kind"] == "button" and n["text"].strip() == "Search"]
-            if not arg.strip() or len(repr(arg.split(" "))) > MAX_URL_QUERY_CHARS:
+            if not arg.strip() or len(repr(arg.split(" "))) > self.protocol["max_query_chars"]:
                 return self._view, False  # the site refuses blank and over-long queries (module notes)
             if box and button and "\n" not in arg:
                 self._driver.execute_script("arguments[0].value = arguments[1];", box[0]["el"], arg)

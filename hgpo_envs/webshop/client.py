@@ -8,8 +8,13 @@ call has a timeout; failures become one of three exceptions with a message that 
 - :class:`SessionLost`: the server answers but no longer knows the session (restarted, expired, closed);
 - :class:`ServerError`: any other error status (the server's own message is kept).
 
-A request that fails on a *reused* connection because the server had closed it while idle (the
-classic keep-alive race) is retried once on a fresh connection; nothing else is retried here.
+A request that fails on a *reused* connection because the server had closed it (the classic
+keep-alive race, or a connection dropped after the server answered) is retried once on a fresh
+connection; nothing else is retried here. Retrying a step is safe because steps are numbered: the
+server answers a repeated step number with the stored result instead of applying the action again.
+
+A client made with a ``token`` sends it (``X-WebShop-Token``) with every request: it owns the
+sessions it starts, and only it may step, restart, read or close them.
 """
 
 from __future__ import annotations
@@ -46,15 +51,22 @@ class ServerError(WebShopError):
         self.status = status
 
 
+class _Stale(Exception):
+    """A reused connection was found closed (internal: :meth:`WebShopClient._send` retries once)."""
+
+
 class WebShopClient:
     """JSON calls to one WebShop server.
 
     Args:
         url: base URL, e.g. ``http://127.0.0.1:3000`` (http only; a path prefix is allowed).
         timeout: seconds allowed for connecting and for each read of one request.
+        token: the owner's secret sent with every request (``None``: the server makes one per session).
     """
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    TOKEN_HEADER = "X-WebShop-Token"
+
+    def __init__(self, url: str, timeout: float = 30.0, token: str | None = None) -> None:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"WebShop server URL must look like http://HOST:PORT, got {url!r}")
@@ -65,6 +77,7 @@ class WebShopClient:
         self.port = parts.port or 80
         self.prefix = parts.path.rstrip("/")
         self.timeout = float(timeout)
+        self.token = token
         self._conn: http.client.HTTPConnection | None = None
 
     # ------------------------------------------------------------------ transport
@@ -88,28 +101,41 @@ class WebShopClient:
         headers = {"Accept": accept}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        for attempt in (0, 1):
-            reused = False
+        if self.token is not None:
+            headers[self.TOKEN_HEADER] = self.token
+        try:
+            return self._exchange(method, path, data, headers)
+        except _Stale as stale:  # the server closed a reused connection: once more, on a fresh one
             try:
-                conn, reused = self._connection()
-                conn.request(method, self.prefix + path, body=data, headers=headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-                if resp.will_close:
-                    self.close()
-                return resp.status, raw
-            except _STALE as exc:
-                self.close()
-                if reused and attempt == 0:
-                    continue  # the server closed an idle keep-alive connection: retry once, fresh
-                raise ServerUnavailable(f"WebShop server at {self.url} dropped {method} {path}: {exc!r}") from exc
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
-                what = "timed out" if isinstance(exc, TimeoutError) else "is unreachable"
+                return self._exchange(method, path, data, headers, retry=True)
+            except _Stale as again:
                 raise ServerUnavailable(
-                    f"WebShop server at {self.url} {what} ({method} {path}, timeout {self.timeout:g} s): {exc!r}"
-                ) from exc
-        raise AssertionError("unreachable")
+                    f"WebShop server at {self.url} dropped {method} {path}: {again.__cause__!r}"
+                ) from stale.__cause__
+
+    def _exchange(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str], retry: bool = False
+    ) -> tuple[int, bytes]:
+        reused = False
+        try:
+            conn, reused = self._connection()
+            conn.request(method, self.prefix + path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            if resp.will_close:
+                self.close()
+            return resp.status, raw
+        except _STALE as exc:
+            self.close()
+            if reused or retry:
+                raise _Stale() from exc
+            raise ServerUnavailable(f"WebShop server at {self.url} dropped {method} {path}: {exc!r}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            what = "timed out" if isinstance(exc, TimeoutError) else "is unreachable"
+            raise ServerUnavailable(
+                f"WebShop server at {self.url} {what} ({method} {path}, timeout {self.timeout:g} s): {exc!r}"
+            ) from exc
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         """One request; returns ``(status, decoded JSON body or None)``. Raises :class:`ServerUnavailable`."""
@@ -168,19 +194,30 @@ class WebShopClient:
         """``GET /api/goals``: ``{"count", "splits": {"test": [a, b], "train": [b, n]}}``."""
         return self.call("GET", "/api/goals")
 
-    def start(self, goal: int, session_id: str | None = None) -> dict[str, Any]:
-        """``POST /api/sessions``: a session on goal ``goal``; page JSON plus ``"goal"`` (the record)."""
+    def info(self) -> dict[str, Any]:
+        """``GET /api/info``: the server's settings and, under ``"protocol"``, the protocol's constants."""
+        return self.call("GET", "/api/info")
+
+    def start(self, goal: int, session_id: str | None = None, reset: bool = False) -> dict[str, Any]:
+        """``POST /api/sessions``: a session on goal ``goal`` (``reset``: restart our own ``session_id``);
+        page JSON plus ``"goal"`` (the record) and ``"session_token"``."""
         body: dict[str, Any] = {"goal": int(goal)}
         if session_id is not None:
             body["session_id"] = session_id
+        if reset:
+            body["reset"] = True
         return self.call("POST", "/api/sessions", body)
 
-    def step(self, sid: str, action: str) -> dict[str, Any]:
-        """``POST /api/sessions/<sid>/step``: page JSON plus ``"valid"``."""
-        return self.call("POST", f"/api/sessions/{quote(sid, safe='')}/step", {"action": action}, sid=sid)
+    def step(self, sid: str, action: str, number: int | None = None) -> dict[str, Any]:
+        """``POST /api/sessions/<sid>/step``: page JSON plus ``"valid"``, ``"step"`` and ``"repeated"``.
+        ``number``: the step number this is (1 after a reset), which makes resending it safe."""
+        body: dict[str, Any] = {"action": action}
+        if number is not None:
+            body["step"] = int(number)
+        return self.call("POST", f"/api/sessions/{quote(sid, safe='')}/step", body, sid=sid)
 
     def page(self, sid: str) -> dict[str, Any]:
-        """``GET /api/sessions/<sid>``: the session's current page JSON."""
+        """``GET /api/sessions/<sid>``: the session's current page JSON (and its ``"step"`` count)."""
         return self.call("GET", f"/api/sessions/{quote(sid, safe='')}", sid=sid)
 
     def end(self, sid: str) -> None:

@@ -1,17 +1,18 @@
-"""The embedded WebShop server: one subprocess per process and option set, shared by reference count.
+"""Starting WebShop servers: :class:`EmbeddedServer`, the one launcher, and the shared embedded server.
 
-``WebShopEnv(server_url=None)`` calls :func:`acquire`; it starts ``hgpo webshop serve`` (through
-``python -m hgpo_algo.cli``, so no server code is imported here) on a free loopback port, waits until
-``/health`` answers, and hands out the same server to every later environment of the process with the
-same ``server_options``. :func:`release` stops it when its last environment closes; an ``atexit`` hook
-stops whatever is left. The child also exits by itself when its parent dies (it watches its stdin
-pipe, which closes with the parent), so a killed trainer leaves no server behind.
+:class:`EmbeddedServer` runs ``python -m servers.webshop serve`` as a subprocess (a process boundary:
+no server code is imported here) on a free loopback port and waits until ``/health`` answers; tests
+and benchmarks start their servers with it too. ``WebShopEnv(server_url=None)`` calls :func:`acquire`,
+which hands out the same server to every environment of the process with the same
+``server_options``; :func:`release` stops it when its last environment closes, and an ``atexit``
+hook stops whatever is left. The child exits by itself when its parent dies (``--exit-on-stdin-eof``:
+it watches its stdin pipe, which closes with the parent), so a killed trainer leaves no server behind.
 
 ``server_options`` keys are the ``serve`` flags with underscores: ``catalog``, ``instructions``,
 ``human_goals``, ``goals`` (synthetic|human), ``title_nouns``, ``index_dir``, ``workers``,
 ``synthetic_products``, ``synthetic_seed``, ``seed``, ``session_ttl``, ``max_sessions``,
-``show_attrs`` (bool), ``options_mode``, ``port`` (default 0: any free port). The host is always
-127.0.0.1.
+``show_attrs`` (bool), ``options_mode``, ``max_connections``, ``request_timeout``, ``idle_timeout``,
+``session_idle``, ``port`` (default 0: any free port). The host is always 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hgpo_envs.webshop.client import ServerUnavailable, WebShopClient
@@ -34,18 +35,8 @@ __all__ = ["EmbeddedServer", "acquire", "active_servers", "release", "shutdown_a
 
 _SERVING = re.compile(r"webshop: serving on (http://\S+)")
 
-# Runs in the child: exit when the parent's end of stdin closes, then serve in the foreground.
-_CHILD = (
-    "import os, sys, threading\n"
-    "def _watch():\n"
-    "    try:\n"
-    "        sys.stdin.buffer.read()\n"
-    "    finally:\n"
-    "        os._exit(0)\n"
-    "threading.Thread(target=_watch, daemon=True).start()\n"
-    "from hgpo_algo.cli import main\n"
-    "sys.exit(main(['webshop', 'serve'] + sys.argv[1:]))\n"
-)
+#: How the launcher runs the server (``python -m servers.webshop serve``), before the option flags.
+SERVE_COMMAND = ("-m", "servers.webshop", "serve", "--exit-on-stdin-eof")
 
 
 def _flags(options: Mapping[str, Any]) -> list[str]:
@@ -61,20 +52,42 @@ def _flags(options: Mapping[str, Any]) -> list[str]:
 
 
 class EmbeddedServer:
-    """One running server subprocess. ``url`` is its base URL; ``refs`` the environments using it."""
+    """One running server subprocess; ``url`` is its base URL, ``refs`` the environments using it.
 
-    def __init__(self, options: Mapping[str, Any], startup_timeout: float) -> None:
-        self.options = dict(options)
+    Args:
+        options: ``serve`` flags with underscores (module notes).
+        startup_timeout: seconds allowed until ``/health`` answers (a first start on a large catalogue
+            builds its search index).
+        env: the child's environment (default: this process's).
+        command: a whole command line to run instead of ``python -m servers.webshop serve`` and the
+            option flags (e.g. the Docker image's); it must print ``webshop: serving on URL``.
+
+    ``ready_seconds`` is the time from the start to the first ``/health`` answer. Use it as a context
+    manager, or call :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        options: Mapping[str, Any] | None = None,
+        startup_timeout: float = 120.0,
+        *,
+        env: Mapping[str, str] | None = None,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self.options = dict(options or {})
         self.refs = 0
         self.owner_pid = os.getpid()
-        self.log: collections.deque[str] = collections.deque(maxlen=40)
+        self.log: collections.deque[str] = collections.deque(maxlen=200)
         self._url_found = threading.Event()
         self.url = ""
+        started = time.perf_counter()
+        argv = list(command) if command is not None else [sys.executable, *SERVE_COMMAND, *_flags(self.options)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, *_flags(self.options)],
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None,
             text=True,
             errors="replace",
         )
@@ -84,10 +97,24 @@ class EmbeddedServer:
         except BaseException:
             self.stop()
             raise
+        self.ready_seconds = time.perf_counter() - started
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def __enter__(self) -> EmbeddedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _drain(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
+        for line in self.proc.stderr or ():
             self.log.append(line.rstrip())
             m = _SERVING.search(line)
             if m and not self._url_found.is_set():
@@ -108,7 +135,7 @@ class EmbeddedServer:
                 self._url_found.wait(0.5)  # let the log reader catch the last lines
                 raise ServerUnavailable(
                     f"the embedded WebShop server exited with status {self.proc.returncode} while starting "
-                    f"(options {self.options}):\n{self.tail()}"
+                    f"(options {self.options}):\n{self.tail()[-4000:]}"
                 )
             if time.monotonic() > deadline:
                 raise ServerUnavailable(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
+
 from hgpo_envs.webshop.base import WebShopEpisodes
 from hgpo_envs.webshop.page import PageView
 
@@ -14,7 +16,9 @@ class WebShopEnv(WebShopEpisodes):
     """WebShop shopping tasks as text: observation = the page, action = ``search[query]`` or ``click[element]``.
 
     Each step is one keep-alive HTTP request to the server's JSON view (``POST
-    /api/sessions/<sid>/step``); no HTML is parsed. Upstream's text-environment semantics hold: a search
+    /api/sessions/<sid>/step``, numbered, so a step whose answer was lost is resent safely); no HTML
+    is parsed. An action outside ``action_space`` (longer than the server's limit, or not valid
+    Unicode) is an invalid action that is never sent. Upstream's text-environment semantics hold: a search
     works from any page, a click must name one of the page's clickables, anything else is a no-op.
 
     Args:
@@ -32,9 +36,10 @@ class WebShopEnv(WebShopEpisodes):
         server_options: options of the embedded server (keys of ``hgpo webshop serve`` with underscores:
             ``catalog``, ``instructions``, ``human_goals``, ``goals``, ``title_nouns``, ``port``, ...).
         timeout: seconds allowed for each HTTP request (connect and each read).
-        reconnect: after a lost session (server restarted, session expired) or a dropped connection,
-            open a new session on the same goal and replay the episode's valid actions, then go on
-            (``info["reconnected"]`` is ``True`` on that step, ``info["session_id"]`` the new id).
+        reconnect: after a dropped connection, go on in the same session when it is intact; after a
+            lost session (server restarted, session expired), open a new session on the same goal and
+            replay the episode's valid actions, then go on (``info["reconnected"]`` is ``True`` on that
+            step, ``info["session_id"]`` the new id).
             ``False``: raise :class:`~hgpo_envs.webshop.client.WebShopError` at once.
         reconnect_timeout: seconds to wait for the server to answer again before raising
             :class:`~hgpo_envs.webshop.client.ServerUnavailable` (also the wait for a ``server_url``
@@ -60,13 +65,14 @@ class WebShopEnv(WebShopEpisodes):
     """
 
     def _begin(self, goal_number: int) -> tuple[PageView, dict[str, Any]]:
-        data = self.client.start(goal_number, session_id=self._sid)
-        self._sid = data["session_id"]
+        data = self._start_session(goal_number)
         return PageView.from_json(data), data["goal"]
 
     def _act(self, action: str) -> tuple[PageView, bool]:
-        assert self._sid is not None
-        data = self.client.step(self._sid, action)
+        if self._sid is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        data = self.client.step(self._sid, action, number=self._server_step + 1)
+        self._server_step = int(data["step"])
         return PageView.from_json(data), bool(data["valid"])
 
     def _render_observation(self, view: PageView) -> str:

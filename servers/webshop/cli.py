@@ -1,4 +1,5 @@
-"""``hgpo webshop``: serve the local WebShop, generate synthetic catalogues, prebuild search indexes.
+"""``hgpo webshop`` (or ``python -m servers.webshop``): serve the local WebShop, generate synthetic
+catalogues, prebuild search indexes.
 
     hgpo webshop serve [--host 127.0.0.1] [--port 3000] [--catalog PATH] [--instructions PATH]
                        [--human-goals PATH] [--goals synthetic|human] [--title-nouns PATH]
@@ -18,6 +19,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_IDLE_TIMEOUT = 60.0
 HELP = "local WebShop server: serve, generate synthetic catalogues, prebuild search indexes"
 
 
@@ -83,6 +86,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="seed for goals drawn for new sessions")
     s.add_argument("--session-ttl", type=_positive(float), default=3600.0, help="idle session expiry, seconds")
     s.add_argument("--max-sessions", type=_positive(), default=50_000, help="live sessions kept at most")
+    s.add_argument(
+        "--session-idle", type=_positive(float), default=60.0,
+        help="when --max-sessions are live, a new session may evict one unused for this many seconds (default 60)",
+    )
+    s.add_argument(
+        "--request-timeout", type=_positive(float), default=DEFAULT_REQUEST_TIMEOUT,
+        help="seconds a connection may take to send a complete request (slow clients are closed; default 10)",
+    )
+    s.add_argument(
+        "--idle-timeout", type=_positive(float), default=DEFAULT_IDLE_TIMEOUT,
+        help="seconds a keep-alive connection may stay idle (default 60; sooner when connections run short)",
+    )
+    s.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when standard input closes (for a parent process)")
     s.add_argument("--show-attrs", action="store_true", help="show the Attributes tab (upstream --attrs)")
     s.add_argument(
         "--options-mode", choices=("upstream", "values"), default="upstream",
@@ -104,6 +120,19 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--synthetic-seed", type=int, default=0)
     i.add_argument("--workers", type=_positive(), default=1, help="processes for analysis")
     return p
+
+
+def _exit_on_stdin_eof() -> None:
+    """Exit the process as soon as standard input closes (the parent died or let go of the pipe)."""
+    import threading
+
+    def watch() -> None:
+        try:
+            sys.stdin.buffer.read()
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=watch, name="webshop-stdin-watch", daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
@@ -138,15 +167,19 @@ def main(argv: list[str]) -> int:
         cfg.seed = args.seed
         cfg.session_ttl = args.session_ttl
         cfg.max_sessions = args.max_sessions
+        cfg.session_idle = args.session_idle
         cfg.show_attrs = args.show_attrs
         cfg.options_mode = args.options_mode
+        if args.exit_on_stdin_eof:
+            _exit_on_stdin_eof()
         shop = load_shop(cfg, log=True)
         from .app import create_app
         from .serve import serve
 
         serve(
             create_app(shop), host=args.host, port=args.port, threads=args.workers,
-            max_connections=args.max_connections,
+            max_connections=args.max_connections, request_timeout=args.request_timeout,
+            idle_timeout=args.idle_timeout,
         )
         return 0
     except (FileNotFoundError, ValueError, OSError) as exc:

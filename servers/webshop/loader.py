@@ -37,6 +37,7 @@ class ShopConfig:
     show_attrs: bool = False
     session_ttl: float = 3600.0
     max_sessions: int = 50_000
+    session_idle: float = 60.0
     options_mode: str = "upstream"
     index_workers: int = 1
     seed: int | None = None
@@ -93,6 +94,7 @@ def load_shop(cfg: ShopConfig, log: bool = False) -> Shop:
         show_attrs=cfg.show_attrs,
         session_ttl=cfg.session_ttl,
         max_sessions=cfg.max_sessions,
+        session_idle=cfg.session_idle,
         seed=cfg.seed,
         options_mode=cfg.options_mode,
     )

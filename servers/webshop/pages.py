@@ -171,14 +171,14 @@ class Page:
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>WebShop</title><style>{_CSS}</style></head>\n<body><main>\n"
+            f"<title>WebShop</title><style>{CSS}</style></head>\n<body><main>\n"
             + (f'<p class="heading">{e(self.heading)}</p>\n' if self.heading else "")
             + "\n".join(body)
             + "\n</main></body></html>\n"
         )
 
 
-_CSS = (
+CSS = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}"
     ".inline{display:inline-block;margin:0 .5em .5em 0}.btn{padding:.3em .8em;cursor:pointer}"
     ".instruction{font-weight:bold}.options a{margin:0 .6em 0 .2em}.visited{color:purple}"

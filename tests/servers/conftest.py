@@ -7,10 +7,7 @@ need it skip when it is absent; everything else runs on synthetic catalogues.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -69,40 +66,15 @@ def cache_env(tmp_path_factory) -> dict[str, str]:
     return env
 
 
-class LiveServer:
-    """A real ``hgpo webshop serve`` process on a loopback port."""
+def start_server(options: dict | None = None, env: dict[str, str] | None = None, command: list[str] | None = None):
+    """A real server subprocess on a loopback port, through the one launcher (``EmbeddedServer``)."""
+    from hgpo_envs.webshop.embedded import EmbeddedServer
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path, timeout: float = 60.0) -> None:
-        self.log = log
-        # stderr goes to a file: a pipe nobody reads could fill up and block the server
-        with open(log, "w") as f:
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=f, env=env, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        self.url = ""
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            m = re.search(r"serving on (http://\S+)", log.read_text())
-            if m:
-                self.url = m.group(1)
-                break
-            time.sleep(0.05)
-        if not self.url:
-            self.stop()
-            raise RuntimeError("server did not start: " + log.read_text())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+    return EmbeddedServer(options or {}, startup_timeout=120.0, env=env, command=command)
 
 
 @pytest.fixture(scope="session")
-def live_server(cache_env, tmp_path_factory):
+def live_server(cache_env):
     """The server with its defaults (synthetic catalogue) on an ephemeral loopback port."""
-    log = tmp_path_factory.mktemp("live") / "server.log"
-    server = LiveServer([str(HGPO), "webshop", "serve", "--port", "0", "--workers", "8", "--seed", "0"], cache_env, log)
-    yield server
-    server.stop()
+    with start_server({"workers": 8, "seed": 0}, env=cache_env) as server:
+        yield server

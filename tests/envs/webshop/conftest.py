@@ -1,80 +1,41 @@
 """Fixtures for the WebShop environment tests: WebShop servers started as separate processes.
 
-Every server here is a real ``hgpo webshop serve`` subprocess on a loopback port. The synthetic
-default catalogue needs no data; the real 1k catalogue is read from ``../shared/data/webshop`` and its
-tests skip when that is absent.
+Every server here is a real server subprocess on a loopback port, started through the one launcher,
+:class:`hgpo_envs.webshop.embedded.EmbeddedServer`. The synthetic default catalogue needs no data; the
+real 1k catalogue is read from ``../shared/data/webshop`` and its tests skip when that is absent.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import re
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.extras import require
+
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT.parent / "shared" / "data" / "webshop"
-REAL_SERVER_ARGS = [
-    "--catalog", str(DATA / "resources_1k_documents.jsonl"),
-    "--instructions", str(DATA / "items_ins_v2_1000.json"),
-    "--title-nouns", str(DATA / "derived" / "title_nouns_en_core_web_sm_3.8.0.json"),
-]
-_SERVING = re.compile(r"webshop: serving on (http://\S+)")
-
-
-class ServerProcess:
-    """A ``hgpo webshop serve`` subprocess; ``url`` once it listens."""
-
-    def __init__(self, *args: str, port: int = 0, timeout: float = 120.0) -> None:
-        self.args = list(args)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hgpo_algo.cli", "webshop", "serve", "--port", str(port), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        self.url = ""
-        deadline = time.monotonic() + timeout
-        lines = []
-        assert self.proc.stderr is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = _SERVING.search(line)
-            if m:
-                self.url = m.group(1)
-                break
-        if not self.url:
-            self.stop()
-            raise RuntimeError("WebShop server did not start:\n" + "".join(lines))
-        self.port = int(self.url.rsplit(":", 1)[1])
-        # keep reading stderr so the server never blocks on a full pipe
-        import threading
-
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()  # type: ignore[union-attr]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+REAL_SERVER = {
+    "catalog": DATA / "resources_1k_documents.jsonl",
+    "instructions": DATA / "items_ins_v2_1000.json",
+    "title_nouns": DATA / "derived" / "title_nouns_en_core_web_sm_3.8.0.json",
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _server_dependencies() -> None:
-    """Every test here runs a WebShop server process: skip, saying why, without its dependencies."""
-    missing = [m for m in ("flask", "waitress") if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"the WebShop server needs {', '.join(missing)} (pip install 'hgpo[webshop]')")
+    """Every test here runs a WebShop server process: it needs the webshop extra."""
+    for module in ("flask", "waitress"):
+        require(module, extra="webshop")
+
+
+def start_server(**options):
+    """A server subprocess with ``options`` (``serve`` flags with underscores) on a loopback port."""
+    from hgpo_envs.webshop.embedded import EmbeddedServer
+
+    return EmbeddedServer(options, startup_timeout=120.0)
 
 
 def free_port() -> int:
@@ -84,22 +45,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[ServerProcess]:
+def server() -> Iterator:
     """A separately started server on the synthetic default catalogue (shared by the session)."""
-    srv = ServerProcess()
-    yield srv
-    srv.stop()
+    with start_server() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")
-def real_server() -> Iterator[ServerProcess]:
+def real_server() -> Iterator:
     """A server on the real 1k catalogue (skips when ../shared/data/webshop is absent)."""
-    for arg in REAL_SERVER_ARGS[1::2]:
-        if not Path(arg).exists():
-            pytest.skip(f"real WebShop data not available: {arg}")
-    srv = ServerProcess(*REAL_SERVER_ARGS)
-    yield srv
-    srv.stop()
+    for path in REAL_SERVER.values():
+        if not path.exists():
+            pytest.skip(f"real WebShop data not available: {path}")
+    with start_server(**REAL_SERVER) as srv:
+        yield srv
 
 
 @pytest.fixture

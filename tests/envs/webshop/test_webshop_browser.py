@@ -8,15 +8,18 @@ import pytest
 from hgpo_envs.webshop.browser import WebShopBrowserEnv, find_chromium
 from hgpo_envs.webshop.env import WebShopEnv
 from hgpo_envs.webshop.page import NAV_BUTTONS
+from tests.extras import in_ci, require
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _chromium():
-    """Skip the module, saying why, when Selenium or headless Chromium is missing."""
-    pytest.importorskip("selenium", reason="Selenium is not installed (pip install 'hgpo[browser]')")
+    """Skip the module (fail under CI), saying why, when Selenium or headless Chromium is missing."""
+    require("selenium", extra="browser")
     try:
         find_chromium()
     except FileNotFoundError as exc:
+        if in_ci():
+            pytest.fail(f"CI=true and headless Chromium is missing: {exc}", pytrace=False)
         pytest.skip(str(exc))
 
 

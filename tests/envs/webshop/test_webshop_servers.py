@@ -11,7 +11,7 @@ import hgpo_envs  # noqa: F401
 from hgpo_envs.webshop import embedded
 from hgpo_envs.webshop.client import ServerUnavailable, WebShopError
 from hgpo_envs.webshop.env import WebShopEnv
-from tests.envs.webshop.conftest import ServerProcess, free_port, play
+from tests.envs.webshop.conftest import free_port, play, start_server
 
 # a small catalogue keeps the embedded servers of these tests quick to start and apart from others
 SMALL = {"synthetic_products": 300}
@@ -81,7 +81,7 @@ def test_many_envs_share_a_separately_started_server(server):
 
 
 def test_dead_server_gives_a_clear_error_not_a_hang():
-    srv = ServerProcess("--synthetic-products", "300")
+    srv = start_server(synthetic_products=300)
     env = WebShopEnv(server_url=srv.url, split="test", reconnect_timeout=1.0, timeout=5.0)
     try:
         _, info = env.reset(options={"goal_index": 0})
@@ -98,7 +98,7 @@ def test_dead_server_gives_a_clear_error_not_a_hang():
 
 def test_restarted_server_is_reconnected_with_a_new_session_and_the_episode_replayed():
     port = free_port()
-    srv = ServerProcess("--synthetic-products", "300", port=port)
+    srv = start_server(synthetic_products=300, port=port)
     env = WebShopEnv(server_url=srv.url, split="test", reconnect_timeout=30.0)
     reference = WebShopEnv(server_url=srv.url, split="test")
     try:
@@ -110,7 +110,7 @@ def test_restarted_server_is_reconnected_with_a_new_session_and_the_episode_repl
         obs, _, _, _, info = env.step(steps[2][0])
         reference.close()
         srv.stop()
-        srv = ServerProcess("--synthetic-products", "300", port=port)
+        srv = start_server(synthetic_products=300, port=port)
         obs, r, term, _, info = env.step(steps[3][0])
         assert info["reconnected"] and info["session_id"] != first_sid
         assert obs == steps[3][1] and info["state_key"] == steps[3][5]["state_key"]
@@ -124,7 +124,7 @@ def test_restarted_server_is_reconnected_with_a_new_session_and_the_episode_repl
 
 
 def test_without_reconnect_a_lost_session_raises():
-    srv = ServerProcess("--synthetic-products", "300")
+    srv = start_server(synthetic_products=300)
     env = WebShopEnv(server_url=srv.url, split="test", reconnect=False)
     try:
         _, info = env.reset(options={"goal_index": 0})
