@@ -125,23 +125,10 @@ def collect_groups(
         parser_options=dict(parser_options or {}),
         max_steps=max_steps,
     ).resolved()
-    seeds = task_seeds(seed, n_groups)
-    n_episodes = n_groups * group_size
-    episodes = [
-        _Episode(
-            index=i,
-            group=i // group_size,
-            seed=seeds[i // group_size],
-            options=dict(task_options[i // group_size] or {}) if task_options is not None else None,
-            recorder=EpisodeRecorder(
-                i // group_size, f"{i // group_size}-{i % group_size}", include=include, info_fields=info_fields
-            ),
-        )
-        for i in range(n_episodes)
-    ]
+    episodes = _plan_episodes(n_groups, group_size, task_seeds(seed, n_groups), task_options, include, info_fields)
     runner = make_backend(backend, n_workers=n_workers, timeout=timeout)
     try:
-        n_envs = min(n_episodes, max_envs or n_episodes)
+        n_envs = min(len(episodes), max_envs or len(episodes))
         slots = [_Slot(index=i, worker=i * runner.n_workers // n_envs) for i in range(n_envs)]
         rollout = _Rollout(runner, spec, slots, episodes, max_restarts)
         t0 = time.perf_counter()
@@ -161,6 +148,28 @@ def collect_groups(
         finally:
             out.close()
     return records
+
+
+def _plan_episodes(
+    n_groups: int,
+    group_size: int,
+    seeds: list[int],
+    task_options: Sequence[dict[str, Any] | None] | None,
+    include: Sequence[str],
+    info_fields: Sequence[str],
+) -> list[_Episode]:
+    """Every episode of the rollout in (group, member) order, with its reset seed, options and recorder."""
+    return [
+        _Episode(
+            index=g * group_size + m,
+            group=g,
+            seed=seeds[g],
+            options=dict(task_options[g] or {}) if task_options is not None else None,
+            recorder=EpisodeRecorder(g, f"{g}-{m}", include=include, info_fields=info_fields),
+        )
+        for g in range(n_groups)
+        for m in range(group_size)
+    ]
 
 
 class _Rollout:

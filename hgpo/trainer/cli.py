@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimator", help="a registered estimator: grpo, gigpo, hgpo, ... (default: hgpo)")
     p.add_argument("--resume", action="store_true", help="continue from the output folder's latest checkpoint")
     p.add_argument("--eval-only", action="store_true", help="only evaluate the model")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (YAML value)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting (YAML value); estimator_options.NAME=VALUE sets one estimator option")
     return p
 
 
@@ -72,9 +73,16 @@ def main(argv: list[str]) -> int:
             if not sep:
                 return fail(f"--set expects KEY=VALUE, got {item!r}")
             try:
-                settings[key] = yaml.safe_load(value)
+                parsed = yaml.safe_load(value)
             except yaml.YAMLError:
                 return fail(f"--set {key}: {value!r} is not a YAML value")
+            head, dot, sub = key.partition(".")
+            if not dot:
+                settings[key] = parsed
+            elif head in ("estimator_options", "env_kwargs", "eval_env_kwargs") and sub:
+                settings[head] = {**(settings.get(head) or {}), sub: parsed}
+            else:
+                return fail(f"--set {key}: only estimator_options, env_kwargs and eval_env_kwargs take KEY.NAME")
         for key, value in (("model", args.model), ("output_dir", args.output), ("iterations", args.iterations),
                            ("estimator", args.estimator)):
             if value is not None:

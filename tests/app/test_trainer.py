@@ -163,6 +163,10 @@ def test_cli_errors(tmp_path, capsys):
     assert "--set expects KEY=VALUE" in capsys.readouterr().err
     assert hgpo_main(["train", "--set", "colour=1", "--tiny"]) == 2
     assert "unknown config key(s): colour" in capsys.readouterr().err
+    assert hgpo_main(["train", "--tiny", "--set", "estimator_options.alpha=inf"]) == 2
+    assert "hgpo option 'alpha'" in capsys.readouterr().err
+    assert hgpo_main(["train", "--tiny", "--set", "lr.x=1"]) == 2
+    assert "only estimator_options, env_kwargs and eval_env_kwargs" in capsys.readouterr().err
     assert hgpo_main(["train", "--tiny", "--set", "group_size=abc", "--set", "lr=fast"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == ["hgpo train: error: group_size must be an integer, got 'abc'",
