@@ -1,12 +1,16 @@
-"""Where step records go: a list in memory, a JSONL(.gz) file, or a Parquet file."""
+"""Where step records go: a list in memory, or a record file written by ``hgpo_algo.record_io``.
+
+File sinks are the one record writer of the project (:func:`hgpo_algo.record_io.open_writer`): ``.jsonl``
+and ``.jsonl.gz`` stream one record at a time, ``.parquet`` is written on ``close`` with a column for every
+field of any record, and all of them encode values exactly as ``hgpo advantages`` does.
+"""
 
 from __future__ import annotations
 
-import gzip
-import io
-import json
 from pathlib import Path
 from typing import Any, Protocol
+
+from hgpo_algo.record_io import RecordWriter, file_format, open_writer
 
 __all__ = ["JsonlSink", "ListSink", "ParquetSink", "RecordSink", "open_sink"]
 
@@ -20,8 +24,8 @@ class RecordSink(Protocol):
 class ListSink:
     """Keeps records in memory: ``sink.records``."""
 
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
+    def __init__(self, records: list[dict[str, Any]] | None = None) -> None:
+        self.records: list[dict[str, Any]] = records if records is not None else []
 
     def write(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -30,66 +34,36 @@ class ListSink:
         pass
 
 
-class JsonlSink:
-    """Streams records to ``.jsonl`` or ``.jsonl.gz`` (gzip with mtime 0: byte-stable); flushes per record."""
+class JsonlSink(RecordWriter):
+    """A ``.jsonl`` / ``.jsonl.gz`` record writer (streams and flushes per record)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if self.path.name.endswith(".gz"):
-            raw = open(self.path, "wb")  # closed in close()
-            self._fh: io.TextIOBase = io.TextIOWrapper(
-                gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0), encoding="utf-8"
-            )
-            self._raw: Any = raw
-        else:
-            self._fh = open(self.path, "w", encoding="utf-8")  # closed in close()
-            self._raw = None
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-        if self._raw is not None and not self._raw.closed:
-            self._raw.close()
+        if file_format(str(path)) not in ("jsonl", "jsonl.gz"):
+            raise ValueError(f"{path}: JsonlSink writes .jsonl or .jsonl.gz files")
+        super().__init__(path)
 
 
-class ParquetSink:
-    """Collects records and writes one Parquet file on ``close`` (columns may appear in any record)."""
+class ParquetSink(RecordWriter):
+    """A ``.parquet`` record writer (writes on ``close``, a column for every field of any record)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._rows: list[dict[str, Any]] = []
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._rows.append(record)
-
-    def close(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if self._rows is None:
-            return
-        pq.write_table(pa.Table.from_pylist(self._rows), self.path)
-        self._rows = None  # type: ignore[assignment]
+        if file_format(str(path)) != "parquet":
+            raise ValueError(f"{path}: ParquetSink writes .parquet files")
+        super().__init__(path)
 
 
-def open_sink(target: str | Path | RecordSink | list | None) -> RecordSink:
-    """A sink for a path (format by suffix), a list (records appended), a sink, or None (in memory)."""
+def open_sink(target: str | Path | RecordSink | list | None) -> RecordSink | RecordWriter:
+    """A sink for a path (format by suffix: ``.jsonl``, ``.jsonl.gz``, ``.parquet``), a list (records
+    appended to it), a sink object, or None (in memory)."""
     if target is None:
         return ListSink()
     if isinstance(target, list):
-        sink = ListSink()
-        sink.records = target
-        return sink
+        return ListSink(target)
     if isinstance(target, (str, Path)):
-        name = str(target).lower()
-        if name.endswith(".parquet"):
-            return ParquetSink(target)
-        if name.endswith(".jsonl") or name.endswith(".jsonl.gz"):
-            return JsonlSink(target)
-        raise ValueError(f"{target}: unknown record file type (use .jsonl, .jsonl.gz or .parquet)")
+        if str(target) == "-":
+            raise ValueError("a record sink needs a file path, not '-'")
+        file_format(str(target))  # names the accepted suffixes on a bad one
+        return open_writer(target)
     if hasattr(target, "write") and hasattr(target, "close"):
         return target
     raise TypeError(f"not a record sink: {type(target).__name__}")
