@@ -162,18 +162,18 @@ def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 _MODE = OptionSpec(str, defaults.NORM_MODE, "group normalisation", choices=NORM_MODES)
 _EPISODE_STATS = OptionSpec(
-    str, defaults.EPISODE_STATS, "GRPO statistics: over all steps of a group, or one score per trajectory",
+    str, defaults.EPISODE_STATS, "episode statistics: over all steps of a group, or one score per trajectory",
     choices=EPISODE_STATS,
 )
-_OMEGA = OptionSpec(float, defaults.OMEGA, "GiGPO: weight of the step term", minimum=0.0)
+_OMEGA = OptionSpec(float, defaults.OMEGA, "weight of the step term", minimum=0.0)
 _HGPO_OPTIONS = {
-    "K": OptionSpec(int, defaults.HISTORY_LEVELS, "HGPO: deepest history level (the memory window H)",
+    "K": OptionSpec(int, defaults.HISTORY_LEVELS, "deepest history level (the memory window H)",
                     minimum=0, maximum=MAX_HISTORY_LEVELS),
-    "alpha": OptionSpec(float, defaults.ALPHA, "HGPO: level-weight exponent", minimum=-100.0, maximum=100.0),
-    "weight_offset": OptionSpec(float, defaults.WEIGHT_OFFSET, "HGPO: rho_j = (j + offset) ** alpha",
+    "alpha": OptionSpec(float, defaults.ALPHA, "level-weight exponent", minimum=-100.0, maximum=100.0),
+    "weight_offset": OptionSpec(float, defaults.WEIGHT_OFFSET, "level-weight offset: rho_j = (j + offset) ** alpha",
                                 minimum=0.0, maximum=1e6, exclusive_minimum=True),
     "mode": _MODE,
-    "base_group": OptionSpec(bool, False, "HGPO: add GRPO's episode advantage as one more item"),
+    "base_group": OptionSpec(bool, False, "add GRPO's episode advantage as one more item"),
     "episode_stats": _EPISODE_STATS,
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import os
 import sys
@@ -200,8 +201,10 @@ def read_records(path: str | os.PathLike[str]) -> RecordFile:
     try:
         if fmt == "parquet":
             return _read_parquet(shown, p)
-        opener = gzip.open if fmt == "jsonl.gz" else open
-        with opener(p, "rb") as fh:
+        if fmt == "jsonl.gz":
+            # whole stream first: a damaged body fails its CRC here, before any line is trusted
+            return _read_jsonl(io.BytesIO(gzip.decompress(p.read_bytes())), shown)
+        with open(p, "rb") as fh:
             return _read_jsonl(fh, shown)
     except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
         what = "not a valid gzip stream: " if fmt == "jsonl.gz" and not isinstance(exc, pa.ArrowException) else ""

@@ -135,8 +135,8 @@ def test_nan_reward_literal(tmp_path):
     [
         (["--estimator", "ppo"], "unknown estimator 'ppo'"),
         (["--estimator", "grpo", "--K", "2"], "option --K does not apply to estimator 'grpo'"),
-        (["--mode", "zscore"], "argument --mode: invalid choice"),
-        (["--K", "two"], "argument --K: invalid int value"),
+        (["--mode", "zscore"], "option --mode must be one of mean_std_norm, mean_norm, got 'zscore'"),
+        (["--K", "two"], "option --K must be an integer in [0, 1024], got 'two'"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
