@@ -7,6 +7,7 @@ batches of group rollouts on one machine or on Ray.
 
 from wrappers.action_parser import ActionParser, ParsedAction, parse_action
 from wrappers.decision import Decision
+from wrappers.memories import ActionWindow, FullHistory, Memory, MemoryEntry, ObservationWindow
 from wrappers.memory import MemoryWindow
 from wrappers.recorder import EpisodeRecorder, StepRecorder
 from wrappers.rollout import collect_groups, task_seeds
@@ -16,11 +17,16 @@ from wrappers.templates import PromptTemplate, load_template
 
 __all__ = [
     "ActionParser",
+    "ActionWindow",
     "Decision",
     "EpisodeRecorder",
+    "FullHistory",
     "JsonlSink",
     "ListSink",
+    "Memory",
+    "MemoryEntry",
     "MemoryWindow",
+    "ObservationWindow",
     "ParquetSink",
     "ParsedAction",
     "PromptTemplate",

@@ -6,6 +6,7 @@ transport, so all of them build, reset and step environments identically.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 
 from wrappers.action_parser import ActionParser
+from wrappers.memories import Memory
 from wrappers.memory import DEFAULT_HISTORY_LENGTH, MemoryWindow
 from wrappers.state_key import StateKey
 from wrappers.templates import PromptTemplate
@@ -31,8 +33,8 @@ class EnvSpec:
     ``env_id`` is a registered id (``"hgpo/ALFWorld-v0"``, ``"module:Id-v0"``), Gymnasium's own
     ``EnvSpec`` of one, or a picklable factory ``() -> gym.Env``. The stack, inside out: the environment
     (``gym.make(..., max_episode_steps=max_steps)``: the registered step limit is replaced, never stacked;
-    a factory's environment gets a ``TimeLimit``), :class:`StateKey`, :class:`MemoryWindow` and, with
-    ``parse_actions``, :class:`ActionParser`.
+    a factory's environment gets a ``TimeLimit``), :class:`StateKey`, :class:`MemoryWindow` (with a copy
+    of ``memory``, or the window of ``history_length``) and, with ``parse_actions``, :class:`ActionParser`.
     """
 
     env_id: str | gym.envs.registration.EnvSpec | Callable[[], gym.Env]
@@ -42,6 +44,7 @@ class EnvSpec:
     parse_actions: bool = False
     parser_options: dict[str, Any] = field(default_factory=dict)
     max_steps: int | None = None
+    memory: Memory | None = None
 
     def resolved(self) -> EnvSpec:
         """This spec with a registered id replaced by its Gymnasium ``EnvSpec``.
@@ -72,7 +75,8 @@ def make_env(spec: EnvSpec) -> gym.Env:
         limit = {} if spec.max_steps is None else {"max_episode_steps": spec.max_steps}
         env = gym.make(spec.env_id, **limit, **spec.env_kwargs)
     env = StateKey(env)
-    env = MemoryWindow(env, history_length=spec.history_length, template=spec.template)
+    memory = copy.deepcopy(spec.memory) if spec.memory is not None else None  # a fresh one per environment
+    env = MemoryWindow(env, history_length=spec.history_length, template=spec.template, memory=memory)
     if spec.parse_actions:
         env = ActionParser(env, **spec.parser_options)
     return env

@@ -1,18 +1,20 @@
-"""``MemoryWindow``: the last H observation/action pairs, their state keys, and the agent's prompt."""
+"""``MemoryWindow``: the agent's memory of the episode (any :mod:`wrappers.memories` memory), its keys,
+and the prompt it renders."""
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
+from hgpo_algo.defaults import HISTORY_LEVELS
+from wrappers.memories import Memory, MemoryEntry, ObservationWindow
 from wrappers.templates import PromptTemplate, load_template
 
 __all__ = ["DEFAULT_HISTORY_LENGTH", "MemoryWindow", "template_for"]
 
-DEFAULT_HISTORY_LENGTH = 2
+DEFAULT_HISTORY_LENGTH = HISTORY_LEVELS
 """The same number as HGPO's default K: the history levels then match what the prompt shows."""
 
 
@@ -27,14 +29,16 @@ def template_for(env: gym.Env) -> str | Path:
 
 
 class MemoryWindow(gym.Wrapper):
-    """Keeps the last ``history_length`` (observation, action) pairs and renders the agent's prompt.
+    """Remembers the episode with a :class:`~wrappers.memories.Memory` and renders the agent's prompt.
 
-    After ``reset`` and every ``step``, ``info`` carries:
+    The default memory is :class:`~wrappers.memories.ObservationWindow`: the last ``history_length``
+    (observation, action) pairs. After ``reset`` and every ``step``, ``info`` carries:
 
-    * ``history``: list of up to H ``(observation, action)`` pairs before the current observation, oldest
-      first;
-    * ``context_keys``: the state keys of those H observations, oldest first (what step records call
-      ``context_keys``);
+    * ``history``: the ``(observation, action)`` pairs of the entries the prompt shows, oldest first;
+    * ``context_keys``: the state keys of those entries' observations, oldest first (what step records
+      call ``context_keys``: HGPO's history levels with ``context="states"``);
+    * ``prompt_keys``: one key per shown item, of exactly the text the prompt shows for it
+      (``context="prompt"`` groups by these);
     * ``prompt``: the prompt for the next decision, rendered with the template;
     * ``task``: the task sentence; ``step_count``: steps taken so far in the episode;
     * ``observation``: the current observation as text (what the prompt shows as current).
@@ -44,9 +48,11 @@ class MemoryWindow(gym.Wrapper):
 
     Args:
         env: a text environment.
-        history_length: H, the number of pairs shown (default 2, HGPO's default K).
+        history_length: H of the default memory (default 2, HGPO's default K); ignored with ``memory``.
         template: a TOML path, the built-in ``generic``, or a :class:`~wrappers.templates.PromptTemplate`;
             default: the template the environment declares in ``metadata["prompt_template"]``.
+        memory: any :class:`~wrappers.memories.Memory` (e.g. ``ActionWindow(2)``, ``FullHistory(max_tokens=
+            1024, tokenizer=tok)`` or your own).
     """
 
     def __init__(
@@ -54,20 +60,22 @@ class MemoryWindow(gym.Wrapper):
         env: gym.Env,
         history_length: int = DEFAULT_HISTORY_LENGTH,
         template: str | Path | PromptTemplate | None = None,
+        memory: Memory | None = None,
     ) -> None:
         super().__init__(env)
-        if int(history_length) != history_length or history_length < 0:
-            raise ValueError(f"history_length must be a non-negative integer, got {history_length!r}")
-        self.history_length = int(history_length)
+        if memory is None:
+            memory = ObservationWindow(history_length)
+        elif not isinstance(memory, Memory):
+            raise TypeError(f"memory must be a wrappers.memories.Memory, got {type(memory).__name__}")
+        self.memory = memory
+        self.history_length = int(getattr(memory, "history_length", history_length))
         self.template = load_template(template if template is not None else template_for(env))
-        self._pairs: deque[tuple[str, str]] = deque(maxlen=self.history_length)
-        self._keys: deque[str] = deque(maxlen=self.history_length)
         self._observation = ""
-        self._key = ""
+        self._key: Any = ""
         self._task = ""
         self._steps = 0
 
-    def _state_key(self, info: dict[str, Any]) -> str:
+    def _state_key(self, info: dict[str, Any]) -> Any:
         try:
             return info["state_key"]
         except KeyError:
@@ -75,11 +83,18 @@ class MemoryWindow(gym.Wrapper):
                 "MemoryWindow needs info['state_key'] from the environment; wrap it with wrappers.StateKey first"
             ) from None
 
+    def _render(self, entry: MemoryEntry) -> str:
+        return self.template.render_item(
+            self.memory.name, index=entry.step, observation=entry.observation, action=entry.action
+        )
+
     def _annotate(self, observation: Any, info: dict[str, Any]) -> dict[str, Any]:
         info = dict(info)
-        history = list(self._pairs)
-        info["history"] = history
-        info["context_keys"] = list(self._keys)
+        shown = self.memory.shown(self._render)
+        items = [self._render(entry) for entry in shown]
+        info["history"] = [(entry.observation, entry.action) for entry in shown]
+        info["context_keys"] = [entry.state_key for entry in shown]
+        info["prompt_keys"] = [self.memory.item_key(entry, text) for entry, text in zip(shown, items, strict=True)]
         info["task"] = self._task
         info["step_count"] = self._steps
         info["observation"] = str(observation)
@@ -88,15 +103,15 @@ class MemoryWindow(gym.Wrapper):
             observation=str(observation),
             admissible_actions=info.get("admissible_commands"),
             step_count=self._steps,
-            history=history,
+            items=items,
             history_length=self.history_length,
+            memory=self.memory.name,
         )
         return info
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         observation, info = self.env.reset(**kwargs)
-        self._pairs.clear()
-        self._keys.clear()
+        self.memory.reset()
         self._steps = 0
         self._observation, self._key = str(observation), self._state_key(info)
         self._task = info.get("task") or self.template.find_task(self._observation) or ""
@@ -105,9 +120,7 @@ class MemoryWindow(gym.Wrapper):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = self.env.step(action)
         shown = info.get("parsed_action", action)
-        if self.history_length:
-            self._pairs.append((self._observation, str(shown)))
-            self._keys.append(self._key)
         self._steps += 1
+        self.memory.remember(MemoryEntry(self._steps, self._observation, self._key, str(shown)))
         self._observation, self._key = str(observation), self._state_key(info)
         return observation, reward, terminated, truncated, self._annotate(observation, info)

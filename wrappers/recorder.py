@@ -23,7 +23,7 @@ class EpisodeRecorder:
 
     Call :meth:`begin` with the reset's observation and info, then :meth:`record` for every step. A record
     describes the decision at step t: ``state_key`` and ``context_keys`` of what the agent saw before acting,
-    the action, the reward received after it, ``invalid`` (the model output could not be parsed:
+    ``prompt_keys`` (one key per history item its prompt showed), the action, the reward received after it, ``invalid`` (the model output could not be parsed:
     ``not info["format_valid"]``; with ``invalid_from="env"``, ``not info["is_action_valid"]``), ``done``,
     ``terminated``, ``truncated``, ``won`` and, when the policy returned one, its ``payload``. Records are
     built by :class:`hgpo_algo.records.StepRecord`, the one constructor of the schema.
@@ -97,9 +97,11 @@ class EpisodeRecorder:
         if "prompt" in self.include and "prompt" in seen_info:
             extra["prompt"] = seen_info["prompt"]
         for name in self.info_fields:
-            if name in REQUIRED_FIELDS or name in extra or name in ("invalid", "context_keys", "payload"):
+            if name in REQUIRED_FIELDS or name in extra or name in ("invalid", "context_keys", "prompt_keys", "payload"):
                 raise ValueError(f"info field {name!r} would overwrite a record field")
             extra[name] = info.get(name)
+        if "prompt_keys" in seen_info:
+            extra["prompt_keys"] = list(seen_info["prompt_keys"])
         if payload:
             extra["payload"] = dict(payload)
         rec = StepRecord(

@@ -15,6 +15,7 @@ from hgpo_algo.defaults import HISTORY_LEVELS
 from wrappers.backends import WorkerCrashed, make_backend
 from wrappers.decision import Decision, as_decision
 from wrappers.env_host import EnvSpec
+from wrappers.memories import Memory
 from wrappers.recorder import DEFAULT_INCLUDE, EpisodeRecorder
 from wrappers.sinks import RecordSink, open_sink
 from wrappers.templates import PromptTemplate
@@ -69,6 +70,7 @@ def collect_groups(
     env_kwargs: dict[str, Any] | None = None,
     task_options: Sequence[dict[str, Any] | None] | None = None,
     history_length: int = HISTORY_LEVELS,
+    memory: Memory | None = None,
     template: str | Path | PromptTemplate | None = None,
     parse_actions: bool = False,
     parser_options: dict[str, Any] | None = None,
@@ -102,6 +104,8 @@ def collect_groups(
     Args:
         env_id: a registered environment id or a picklable factory ``() -> gym.Env``.
         backend: ``sync`` (this process), ``process`` (worker processes) or ``ray`` (Ray actors).
+        history_length, memory: the prompts' memory: the window of ``history_length`` observation/action
+            pairs by default, or any :class:`~wrappers.memories.Memory` (each environment gets a copy).
         max_steps: the episode step limit (passed to ``gym.make`` as ``max_episode_steps``, so it replaces
             the registered limit, above or below it); default: the environment's own limit.
         max_envs: at most this many environments exist at once; the episodes queue for them (default: one
@@ -120,6 +124,7 @@ def collect_groups(
         env_id=env_id,
         env_kwargs=dict(env_kwargs or {}),
         history_length=history_length,
+        memory=memory,
         template=template,
         parse_actions=parse_actions,
         parser_options=dict(parser_options or {}),

@@ -3,7 +3,9 @@
 A template file defines ``first`` (the prompt before any action), ``with_history`` (later prompts),
 ``history_item`` (one observation/action pair), ``task_pattern`` (a regex with a ``task`` group that finds
 the task in the first observation, or empty), and the separators used to join admissible actions and
-history items. ``generic`` is built in (``templates/generic.toml``); an environment ships its own template
+history items. A table ``[memories.NAME]`` may replace ``with_history`` and ``history_item`` for the memory of
+that name (see :mod:`wrappers.memories`: ``window``, ``actions``, ``full``, or a user's own); a memory without
+a table uses the top-level ones. ``generic`` is built in (``templates/generic.toml``); an environment ships its own template
 and declares its path in ``metadata["prompt_template"]`` (ALFWorld's and WebShop's live beside them).
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 import string
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,13 +52,22 @@ class PromptTemplate:
     action_separator: str = "\n"
     history_separator: str = "\n"
     source: str = "<inline>"
+    memories: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, text, allowed in (
+        checks = [
             ("first", self.first, PROMPT_FIELDS),
             ("with_history", self.with_history, PROMPT_FIELDS),
             ("history_item", self.history_item, ITEM_FIELDS),
-        ):
+        ]
+        for memory, table in self.memories.items():
+            if not isinstance(table, dict) or set(table) - {"with_history", "history_item"}:
+                raise ValueError(
+                    f"template {self.source}: [memories.{memory}] may set only with_history and history_item"
+                )
+            checks += [(f"memories.{memory}.with_history", table.get("with_history", ""), PROMPT_FIELDS),
+                       (f"memories.{memory}.history_item", table.get("history_item", ""), ITEM_FIELDS)]
+        for name, text, allowed in checks:
             try:
                 used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
             except ValueError as exc:
@@ -82,6 +93,11 @@ class PromptTemplate:
         match = re.search(self.task_pattern, observation)
         return match.group("task").strip() if match else None
 
+    def render_item(self, memory: str, *, index: int, observation: str, action: str) -> str:
+        """One history item as the prompt shows it, with memory ``memory``'s ``history_item``."""
+        item = self.memories.get(memory, {}).get("history_item", self.history_item)
+        return item.format(index=index, observation=observation, action=action)
+
     def render(
         self,
         *,
@@ -89,15 +105,11 @@ class PromptTemplate:
         observation: str,
         admissible_actions: list[str] | None,
         step_count: int,
-        history: list[tuple[str, str]],
+        items: list[str],
         history_length: int,
+        memory: str = "window",
     ) -> str:
-        """The prompt for the decision after ``step_count`` steps; ``history`` holds (observation, action)."""
-        first_index = step_count - len(history) + 1
-        items = [
-            self.history_item.format(index=first_index + k, observation=obs, action=act)
-            for k, (obs, act) in enumerate(history)
-        ]
+        """The prompt for the decision after ``step_count`` steps; ``items`` are the rendered history items."""
         values: dict[str, Any] = {
             "task": task,
             "observation": observation,
@@ -105,10 +117,12 @@ class PromptTemplate:
             "step_count": step_count,
             "step_number": step_count + 1,
             "history": self.history_separator.join(items),
-            "history_count": len(history),
+            "history_count": len(items),
             "history_length": history_length,
         }
-        return (self.with_history if history else self.first).format_map(values)
+        if not items:
+            return self.first.format_map(values)
+        return self.memories.get(memory, {}).get("with_history", self.with_history).format_map(values)
 
 
 def load_template(template: str | Path | PromptTemplate) -> PromptTemplate:
@@ -133,7 +147,8 @@ def load_template(template: str | Path | PromptTemplate) -> PromptTemplate:
     missing = [k for k in ("first", "with_history", "history_item") if k not in data]
     if missing:
         raise ValueError(f"template {source}: missing key(s) {', '.join(missing)}")
-    known = {"first", "with_history", "history_item", "task_pattern", "action_separator", "history_separator"}
+    known = {"first", "with_history", "history_item", "task_pattern", "action_separator", "history_separator",
+             "memories"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"template {source}: unknown key(s) {', '.join(unknown)}")
