@@ -9,6 +9,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -193,3 +194,57 @@ def test_real_catalogue_over_http_buys_goal_zero(cache_env, tmp_path) -> None:
         assert done["done"] and done["reward"] == 1.0
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------- slow connections (issue 15.7)
+@pytest.fixture(scope="module")
+def tight_server(cache_env):
+    """8 connection slots, 2 s to send a request: slowloris made quick to test."""
+    with start_server({"max_connections": 8, "request_timeout": 2, "synthetic_products": 300}, env=cache_env) as s:
+        yield s
+
+
+def _closed_within(sock, seconds: float) -> float | None:
+    """Seconds until the server closed ``sock`` (None: still open after ``seconds``)."""
+    import select
+
+    t = time.monotonic()
+    while time.monotonic() - t < seconds:
+        ready, _, _ = select.select([sock], [], [], 0.1)
+        if ready and sock.recv(4096) == b"":
+            return time.monotonic() - t
+    return None
+
+
+def test_a_silent_or_slow_connection_loses_its_slot_after_the_request_timeout(tight_server) -> None:
+    import socket
+
+    silent = socket.create_connection(("127.0.0.1", tight_server.port))
+    slow = socket.create_connection(("127.0.0.1", tight_server.port))
+    slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    try:
+        for k in range(3):  # keep dripping: activity alone does not keep the slot
+            time.sleep(0.5)
+            slow.sendall(b"X-Slow: %d\r\n" % k)
+        t_silent, t_slow = _closed_within(silent, 6), _closed_within(slow, 6)
+        assert t_silent is not None and t_slow is not None, (t_silent, t_slow)
+    finally:
+        silent.close()
+        slow.close()
+    # a client that sends its requests promptly keeps its keep-alive connection across them
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", tight_server.port, timeout=10)
+    for _ in range(3):
+        conn.request("GET", "/health")
+        assert conn.getresponse().read() and conn.sock is not None
+        time.sleep(0.5)
+    conn.close()
+
+
+def test_slow_connections_holding_every_slot_do_not_shut_new_clients_out(tight_server) -> None:
+    load = _load_benchmark("webshop_load")
+    for drip in (0.0, 0.5):
+        result = load.slowloris(tight_server.url, holders=20, drip=drip, probes=3, probe_timeout=15)
+        assert result["probes_answered"] == 3 and max(result["probe_seconds"]) < 5, result
+        assert result["holders_closed_by_server"] >= 8

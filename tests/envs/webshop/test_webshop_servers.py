@@ -166,3 +166,99 @@ def test_a_server_that_never_answers_times_out_instead_of_hanging():
         assert time.monotonic() - t < 5
     finally:
         silent.close()
+
+
+# ---------------------------------------------------------------------- idempotent steps (issue 15.6)
+def test_a_step_whose_answer_was_lost_is_applied_once(server):
+    """Behind a proxy that drops the connection after the server answered, the client resends the
+    step on a fresh connection; the server answers the stored result: one page on, not two."""
+    from tests.envs.webshop.proxy import DroppingProxy
+
+    proxy = DroppingProxy(server.port)
+    env = WebShopEnv(server_url=proxy.url, split="test")
+    try:
+        _, info = env.reset(options={"goal_index": 0})
+        obs, *_ = env.step("search[shirt]")
+        assert "Page 1 " in obs
+        for page in (2, 3):
+            proxy.drop_next("/step")
+            obs, _, _, _, info = env.step("click[next >]")
+            assert f"Page {page} " in obs and info["is_action_valid"] and not info["reconnected"]
+        assert proxy.dropped == 2
+        state = env.client.page(env.session_id)
+        assert state["step"] == 3 and "Page 3 " in state["observation"]["text"]  # the server agrees
+        # a reset whose answer is lost is sent again too: still one session, at its start
+        proxy.drop_next("/api/sessions ")
+        _, info = env.reset(options={"goal_index": 1})
+        assert proxy.dropped == 3 and info["page"] == "search" and env.client.page(env.session_id)["step"] == 0
+    finally:
+        env.close()
+        proxy.close()
+
+
+def test_without_a_step_number_the_same_drop_applies_the_step_twice(server):
+    """The control: an unnumbered step resent after the drop is applied again (what the env used to do)."""
+    from hgpo_envs.webshop.client import WebShopClient
+    from tests.envs.webshop.proxy import DroppingProxy
+
+    proxy = DroppingProxy(server.port)
+    client = WebShopClient(proxy.url, token="control")
+    try:
+        sid = client.start(0)["session_id"]
+        client.step(sid, "search[shirt]")
+        proxy.drop_next("/step")
+        page = client.step(sid, "click[next >]")
+        assert proxy.dropped == 1 and "Page 3 " in page["observation"]["text"]
+    finally:
+        client.end(sid)
+        client.close()
+        proxy.close()
+
+
+# ---------------------------------------------------------------------- careless use (issue 15.16)
+def test_careless_calls_get_clear_errors(server):
+    env = WebShopEnv(server_url=server.url, split="test")
+    with pytest.raises(gym.error.ResetNeeded, match="reset"):
+        env.step("search[x]")
+    with pytest.raises(TypeError, match="reset options must be a dict"):
+        env.reset(options=[("goal_index", 1)])
+    with pytest.raises(ValueError, match="unknown reset option"):
+        env.reset(options={"goal": 1})
+    env.reset(options={"goal_index": 0})
+    env.close()
+    with pytest.raises(gym.error.ClosedEnvironmentError, match="closed"):
+        env.step("search[x]")
+    with pytest.raises(gym.error.ClosedEnvironmentError, match="closed"):
+        env.reset()
+    env.close()  # closing twice is fine
+
+
+@pytest.mark.parametrize("mode", ["text", "html"])
+def test_actions_outside_the_action_space_are_invalid_and_never_sent(server, mode):
+    env = WebShopEnv(server_url=server.url, split="test", observation_mode=mode)
+    try:
+        info = env.client.info()
+        assert env.action_space.max_length == info["protocol"]["max_action_chars"]  # read, not copied
+        _, info = env.reset(options={"goal_index": 0})
+        obs1, _, _, _, info1 = env.step(info["expert_action"])
+        for action in ("search[\ud800 shoes]", "click[\udfff]", "x" * (env.action_space.max_length + 1)):
+            assert not env.action_space.contains(action)
+            obs, r, term, trunc, info = env.step(action)
+            assert obs == obs1 and r == 0.0 and not term and info["is_action_valid"] is False
+            assert "Unicode" in info["feedback"] or "longer than" in info["feedback"]
+        assert env.client.page(env.session_id)["step"] == 1  # nothing reached the server
+        obs, _, _, _, info = env.step(info["expert_action"])
+        assert info["is_action_valid"] and info["page"] == "item"
+    finally:
+        env.close()
+
+
+def test_a_server_of_another_protocol_is_refused_clearly(server):
+    env = WebShopEnv(server_url=server.url, split="test")
+    try:
+        with pytest.raises(WebShopError, match=r"protocol 1.*this environment protocol 2"):
+            env._read_protocol({"protocol": {"version": 1}})
+        with pytest.raises(WebShopError, match="protocol None"):
+            env._read_protocol({"products": 3})
+    finally:
+        env.close()
