@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -172,7 +173,9 @@ def _run(argv: list[str]) -> int:
     if len(source) == 0:
         raise _Failure(f"{source.path}: no step records (the input is empty or only blank lines)")
     try:
-        result = compute_advantages(source.records, args.estimator, report=args.report, **shared, **options)
+        with warnings.catch_warnings(record=True) as caught:  # shown only on success: a failure is one line
+            warnings.simplefilter("always")
+            result = compute_advantages(source.records, args.estimator, report=args.report, **shared, **options)
     except StepRecordError as exc:
         raise _Failure(f"{source.where(exc.index)}: {exc}") from None
     except ValueError as exc:
@@ -183,6 +186,8 @@ def _run(argv: list[str]) -> int:
         raise _Failure(str(exc)) from None
     except OSError as exc:
         raise _Failure(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    for warning in caught:
+        _say(f"warning: {warning.message}")
     if result.report is not None:
         out = sys.stderr if args.output == "-" else sys.stdout
         print(f"{len(source)} records, estimator {args.estimator}", file=out)

@@ -19,11 +19,15 @@ from dataclasses import dataclass
 
 import torch
 
+from hgpo_algo import defaults
+
 __all__ = [
     "AGG_MODES",
     "CLIP_RATIO",
+    "ENTROPY_COEF",
     "KL_COEF",
     "KL_KINDS",
+    "LOG_RATIO_CLAMP",
     "PolicyLoss",
     "aggregate",
     "entropy_from_logits",
@@ -33,11 +37,15 @@ __all__ = [
     "policy_loss",
 ]
 
-CLIP_RATIO = 0.2
-KL_COEF = 0.01
+CLIP_RATIO = defaults.CLIP_RATIO
+KL_COEF = defaults.KL_COEF
+ENTROPY_COEF = defaults.ENTROPY_COEF
 AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
 KL_KINDS = ("low_var_kl", "kl", "mse", "abs")
 LOW_VAR_KL_CLAMP = 10.0
+LOG_RATIO_CLAMP = 20.0
+"""``log(pi / pi_old)`` is clamped to ``[-20, 20]`` before ``exp`` (as verl does): a token whose
+probability moved by more than e^20 would otherwise give an infinite ratio and a NaN loss."""
 
 
 def _check_shapes(mask: torch.Tensor, *tensors: torch.Tensor) -> None:
@@ -48,7 +56,9 @@ def _check_shapes(mask: torch.Tensor, *tensors: torch.Tensor) -> None:
             raise ValueError(f"expected shape {tuple(mask.shape)} like the mask, got {tuple(t.shape)}")
 
 
-def aggregate(values: torch.Tensor, mask: torch.Tensor, agg: str = "token-mean", norm_length: int | None = None) -> torch.Tensor:
+def aggregate(
+    values: torch.Tensor, mask: torch.Tensor, agg: str = defaults.LOSS_AGG, norm_length: int | None = None
+) -> torch.Tensor:
     """Reduce a ``(B, T)`` loss matrix to a scalar over the real tokens (see module docstring)."""
     _check_shapes(mask, values)
     mask = mask.to(values.dtype)
@@ -85,7 +95,7 @@ def policy_loss(
     clip_ratio: float = CLIP_RATIO,
     clip_ratio_low: float | None = None,
     clip_ratio_high: float | None = None,
-    agg: str = "token-mean",
+    agg: str = defaults.LOSS_AGG,
     norm_length: int | None = None,
 ) -> PolicyLoss:
     """PPO's clipped surrogate, per token: ``max(-A * r, -A * clip(r, 1 - low, 1 + high))``.
@@ -96,6 +106,9 @@ def policy_loss(
         advantages: ``(B,)`` one advantage per step (broadcast over its tokens) or ``(B, T)``.
         mask: ``(B, T)`` 1 for real response tokens.
         clip_ratio: epsilon (0.2); ``clip_ratio_low`` / ``clip_ratio_high`` override either side.
+
+    The log-ratio is clamped to ``[-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP]`` before the exponent, so the ratio
+    stays finite however far the policy moved (its gradient is then 0 for that token, like a clipped one).
     """
     if advantages.dim() == 1:
         advantages = advantages[:, None].expand_as(logprob)
@@ -103,7 +116,7 @@ def policy_loss(
     low = clip_ratio if clip_ratio_low is None else clip_ratio_low
     high = clip_ratio if clip_ratio_high is None else clip_ratio_high
     log_ratio = logprob - old_logprob.detach()
-    ratio = torch.exp(log_ratio)
+    ratio = torch.exp(torch.clamp(log_ratio, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - low, 1.0 + high)
     loss_matrix = torch.maximum(unclipped, clipped)
@@ -113,7 +126,7 @@ def policy_loss(
     return PolicyLoss(aggregate(loss_matrix, mask, agg, norm_length), clip_fraction, approx_kl)
 
 
-def kl_penalty(logprob: torch.Tensor, ref_logprob: torch.Tensor, kind: str = "low_var_kl") -> torch.Tensor:
+def kl_penalty(logprob: torch.Tensor, ref_logprob: torch.Tensor, kind: str = defaults.KL_KIND) -> torch.Tensor:
     """Per-token KL estimate between the policy and the reference policy, ``(B, T)``.
 
     ``low_var_kl`` (Schulman's k3, unbiased and non-negative): ``exp(ref - logp) - (ref - logp) - 1``,
@@ -138,11 +151,11 @@ def kl_loss(
     ref_logprob: torch.Tensor,
     mask: torch.Tensor,
     *,
-    kind: str = "low_var_kl",
-    agg: str = "token-mean",
+    kind: str = defaults.KL_KIND,
+    agg: str = defaults.LOSS_AGG,
     norm_length: int | None = None,
 ) -> torch.Tensor:
-    """The KL penalty aggregated over real tokens (multiply by ``KL_COEF`` = 0.01 in the total loss)."""
+    """The KL penalty aggregated over real tokens (multiply by ``KL_COEF``, 0.01 by default, in the total loss)."""
     _check_shapes(mask, logprob, ref_logprob)
     return aggregate(kl_penalty(logprob, ref_logprob, kind), mask, agg, norm_length)
 
@@ -153,6 +166,6 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return -(log_probs.exp() * log_probs).sum(-1)
 
 
-def entropy_loss(logits: torch.Tensor, mask: torch.Tensor, *, agg: str = "token-mean") -> torch.Tensor:
+def entropy_loss(logits: torch.Tensor, mask: torch.Tensor, *, agg: str = defaults.LOSS_AGG) -> torch.Tensor:
     """Mean entropy over real tokens (subtract ``coef * entropy`` from the loss to encourage exploration)."""
     return aggregate(entropy_from_logits(logits), mask, agg)

@@ -136,6 +136,8 @@ class Describer:
                 value = self._lookup(i, name)
             except (IndexError, KeyError, TypeError, AttributeError, ValueError):
                 continue
+            if isinstance(value, np.generic):  # np.str_('t0') reads as 't0'
+                value = value.item()
             if value is not None:
                 parts.append(f"{name}={short(value, 40)}")
         return f"record {i}" + (f" ({', '.join(parts)})" if parts else "")
@@ -153,7 +155,7 @@ def _first_bad_value(values: Sequence[Any], name: str) -> int | None:
 
 
 def _kind(v: Any) -> str:
-    return "string" if isinstance(v, str) else "integer"
+    return "a string" if isinstance(v, str) else "an integer"
 
 
 def _mixed_ids(values: Sequence[Any], name: str, describe: Describer) -> StepRecordError | None:
@@ -162,8 +164,20 @@ def _mixed_ids(values: Sequence[Any], name: str, describe: Describer) -> StepRec
         return None
     for i, v in enumerate(values):
         if v is not None and _kind(v) != _kind(first[1]):
-            return describe.fail(i, name, f"field {name!r} is an {_kind(v)} here but a {_kind(first[1])} in "
+            return describe.fail(i, name, f"field {name!r} is {_kind(v)} here but {_kind(first[1])} in "
                                           f"record {first[0]} (one field, one type)")
+    return None
+
+
+def _mixed_context(values: Sequence[Any], describe: Describer) -> StepRecordError | None:
+    first: tuple[int, Any] | None = None
+    for i, keys in enumerate(values):
+        for k in keys or ():
+            if first is None:
+                first = (i, k)
+            elif _kind(k) != _kind(first[1]):
+                return describe.fail(i, "context_keys", f"field 'context_keys' holds {_kind(k)} here but "
+                                                        f"{_kind(first[1])} in record {first[0]} (one type of key)")
     return None
 
 
@@ -189,6 +203,10 @@ def _values_to_arrow(values: Sequence[Any], name: str, describe: Describer) -> p
         raise describe.fail(i, name, _why(name, values[i]))
     if name in ("group_id", "traj_id", "state_key"):
         mixed = _mixed_ids(values, name, describe)
+        if mixed is not None:
+            raise mixed
+    if name == "context_keys":
+        mixed = _mixed_context(values, describe)
         if mixed is not None:
             raise mixed
     raise StepRecordError(f"field {name!r} mixes value types ({', '.join(sorted(k.__name__ for k in kinds))})",

@@ -6,9 +6,21 @@ import math
 
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.extras import require
 
-from hgpo_algo.losses import aggregate, entropy_loss, kl_loss, kl_penalty, policy_loss  # noqa: E402
+torch = require("torch", extra="train")
+
+from hgpo_algo import defaults
+from hgpo_algo.losses import (
+    CLIP_RATIO,
+    KL_COEF,
+    LOG_RATIO_CLAMP,
+    aggregate,
+    entropy_loss,
+    kl_loss,
+    kl_penalty,
+    policy_loss,
+)
 
 MASK = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
 # log-ratios: row 0 r = 1.5, 0.5, (pad); row 1 r = 1.1, 0.7, 1.0
@@ -88,3 +100,26 @@ def test_bad_shapes_and_modes():
         policy_loss(torch.zeros(2, 4), torch.zeros(2, 4), ADV, MASK)
     with pytest.raises(ValueError, match="unknown KL kind"):
         kl_penalty(torch.zeros(1, 1), torch.zeros(1, 1), "js")
+
+
+def test_log_ratio_is_clamped_before_the_exponent():
+    """A token whose log-probability moved by 50 nats: the ratio is e^20, not inf, and nothing is NaN."""
+    old = torch.zeros(1, 2, dtype=torch.float64)
+    logprob = torch.tensor([[50.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    mask = torch.ones(1, 2, dtype=torch.float64)
+    out = policy_loss(logprob, old, torch.tensor([-1.0], dtype=torch.float64), mask)
+    # token 0: max(e^20, 1.2) = e^20 (clamped ratio); token 1: r = 1 -> max(1, 1) = 1
+    assert out.loss.item() == pytest.approx((math.exp(LOG_RATIO_CLAMP) + 1.0) / 2)
+    out.loss.backward()
+    assert torch.isfinite(logprob.grad).all() and logprob.grad[0, 0].item() == 0.0  # beyond the clamp
+    zero_adv = policy_loss(logprob.detach() * 100, old, torch.tensor([0.0], dtype=torch.float64), mask)
+    assert zero_adv.loss.item() == 0.0  # 0 * inf would be NaN without the clamp
+    assert LOG_RATIO_CLAMP == 20.0
+
+
+def test_loss_defaults_come_from_the_defaults_module():
+    assert CLIP_RATIO == defaults.CLIP_RATIO and KL_COEF == defaults.KL_COEF
+    import inspect
+
+    assert inspect.signature(policy_loss).parameters["agg"].default == defaults.LOSS_AGG
+    assert inspect.signature(kl_loss).parameters["kind"].default == defaults.KL_KIND

@@ -168,3 +168,49 @@ def test_step_record_dataclass_round_trip():
 def test_result_carries_options_with_defaults():
     result = compute_advantages(TV1_RECORDS, "hgpo", K=3)
     assert result.options["K"] == 3 and result.options["alpha"] == 1.0 and result.options["gamma"] == 0.95
+
+
+def test_step_record_checks_its_fields_and_plains_numpy_scalars():
+    rec = StepRecord(np.int64(1), "t", np.int64(2), "A", np.float32(0.5), invalid=np.bool_(True),
+                     context_keys=("X", "Y"))
+    d = rec.to_dict()
+    assert d == {"group_id": 1, "traj_id": "t", "step": 2, "state_key": "A", "reward": 0.5, "invalid": True,
+                 "context_keys": ["X", "Y"]}
+    assert [type(d[k]) for k in ("group_id", "step", "reward", "invalid")] == [int, int, float, bool]
+    for kwargs, field in [
+        ({"step": -1}, "step"), ({"step": 1.5}, "step"), ({"reward": "1"}, "reward"), ({"reward": True}, "reward"),
+        ({"reward": math.nan}, "reward"), ({"state_key": None}, "state_key"), ({"traj_id": 1.0}, "traj_id"),
+        ({"invalid": None}, "invalid"), ({"context_keys": "AB"}, "context_keys"), ({"group_id": "\ud800"}, "group_id"),
+    ]:
+        args = {"group_id": "g", "traj_id": "t", "step": 0, "state_key": "A", "reward": 0.0, **kwargs}
+        with pytest.raises(StepRecordError) as info:
+            StepRecord(**args)
+        assert info.value.field == field and f"'{field}'" in str(info.value) or field == "invalid"
+
+
+def test_dictionary_and_view_columns_are_plain_ids():
+    table = pa.Table.from_pylist(TV1_RECORDS)
+    for name in ("group_id", "traj_id", "state_key"):
+        table = table.set_column(table.column_names.index(name), name, table.column(name).dictionary_encode())
+    np.testing.assert_array_equal(
+        compute_advantages(table, "hgpo").advantages, compute_advantages(TV1_RECORDS, "hgpo").advantages
+    )
+
+
+def test_bool_rewards_are_refused_in_every_input_form():
+    rows = [dict(r, reward=r["reward"] > 0) for r in TV1_RECORDS]
+    mixed = [dict(r) for r in TV1_RECORDS]
+    mixed[4]["reward"] = False
+    for records in (rows, pa.Table.from_pylist(rows), {k: [r[k] for r in rows] for k in rows[0]},
+                    {k: np.array([r[k] for r in rows]) for k in rows[0]}):
+        with pytest.raises(StepRecordError, match=r"record 0 \(traj_id='t0', step=0\): field 'reward' must be a number, got False"):
+            load_batch(records)
+    with pytest.raises(StepRecordError, match=r"record 4 .*field 'reward' must be a number, got False"):
+        load_batch(mixed)
+
+
+def test_mixed_id_types_name_the_record():
+    rows = [dict(r) for r in TV1_RECORDS]
+    rows[6]["state_key"] = 7
+    with pytest.raises(StepRecordError, match=r"record 6 .*'state_key' is an integer here but a string in record 0"):
+        load_batch(rows)
