@@ -73,8 +73,8 @@ class StepRecord:
         for name in ("group_id", "traj_id", "step", "state_key", "reward", "invalid", "context_keys"):
             why = check_value(name, getattr(self, name))
             if why is not None or (name == "invalid" and self.invalid is None):
-                raise StepRecordError(f"StepRecord: {why or 'field invalid must be a boolean, got None'}",
-                                      field=name)
+                why = why or "field 'invalid' must be a boolean, got None"
+                raise StepRecordError(f"StepRecord: {why}", field=name)
         for name in ("group_id", "traj_id", "state_key"):
             value = getattr(self, name)
             if not isinstance(value, str) and type(value) is not int:
