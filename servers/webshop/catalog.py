@@ -221,7 +221,8 @@ class Catalog:
     def _parse_line(self, i: int) -> tuple[str, dict[str, Any]]:
         # positional reads (thread-safe, no shared file offset); an mmap would let kernel read-ahead
         # pull megabytes of the file into the process's RSS for every scattered product lookup
-        assert self._offsets is not None and self._path is not None
+        if self._offsets is None or self._path is None:
+            raise RuntimeError("this catalogue is not backed by a documents file")
         if self._fd is None:
             self._fd = os.open(self._path, os.O_RDONLY)
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
@@ -229,7 +230,8 @@ class Catalog:
         return doc["contents"], doc["product"]
 
     def _iter_lines(self) -> Iterator[tuple[int, bytes]]:
-        assert self._path is not None
+        if self._path is None:
+            raise RuntimeError("this catalogue is not backed by a documents file")
         with open(self._path, "rb") as f:
             for i, line in enumerate(f):
                 if line.strip():

@@ -258,53 +258,7 @@ class SearchIndex:
         Documents are analysed in chunks of ``chunk_size``, in ``workers`` processes when > 1.
         """
         doc_ids = list(doc_ids)
-        n = len(doc_ids)
-        fp = hashlib.sha256()
-        vocab: dict[str, int] = {}
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        tf_parts: list[np.ndarray] = []
-        lengths = np.zeros(n, dtype=np.int64)
-        offset = 0
-
-        def absorb(result: tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
-            nonlocal offset
-            local_terms, r, c, tf, lens = result
-            gid = np.fromiter((vocab.setdefault(t, len(vocab)) for t in local_terms), dtype=np.int32, count=len(local_terms))
-            rows.append(gid[r])
-            cols.append(c + np.int32(offset))
-            tf_parts.append(tf)
-            lengths[offset : offset + len(lens)] = lens
-            offset += len(lens)
-
-        def chunks() -> Iterable[list[str]]:
-            buf: list[str] = []
-            for i, text in enumerate(contents):
-                fp.update(doc_ids[i].encode("utf-8", "surrogatepass") + b"\x00" + text.encode("utf-8", "surrogatepass") + b"\x01")
-                buf.append(text)
-                if len(buf) == chunk_size:
-                    yield buf
-                    buf = []
-            if buf:
-                yield buf
-
-        if workers > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
-                pending = []
-                for chunk in chunks():
-                    pending.append(pool.submit(_analyze_chunk, chunk))
-                    if len(pending) >= 2 * workers:
-                        absorb(pending.pop(0).result())
-                for fut in pending:
-                    absorb(fut.result())
-        else:
-            for chunk in chunks():
-                absorb(_analyze_chunk(chunk))
-        if offset != n:
-            raise ValueError(f"got {offset} documents for {n} ids")
+        vocab, rows, cols, tf_parts, lengths, fp = _analyze_corpus(doc_ids, contents, workers, chunk_size)
         sorted_terms = sorted(vocab)
         remap = np.empty(len(vocab), dtype=np.int32)
         remap[np.fromiter((vocab[t] for t in sorted_terms), dtype=np.int64, count=len(vocab))] = np.arange(
@@ -481,3 +435,59 @@ def _atomic_write(path: Path, writer: Callable[[Any], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _analyze_corpus(
+    doc_ids: list[str], contents: Iterable[str], workers: int, chunk_size: int
+) -> tuple[dict[str, int], list[np.ndarray], list[np.ndarray], list[np.ndarray], np.ndarray, Any]:
+    """Analyse every document in chunks (``workers`` processes when > 1): the vocabulary (term ->
+    first-seen id), per-chunk postings (term ids, doc ids, term frequencies), document lengths and the
+    corpus fingerprint."""
+    n = len(doc_ids)
+    fp = hashlib.sha256()
+    vocab: dict[str, int] = {}
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    tf_parts: list[np.ndarray] = []
+    lengths = np.zeros(n, dtype=np.int64)
+    offset = 0
+
+    def absorb(result: tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+        nonlocal offset
+        local_terms, r, c, tf, lens = result
+        gid = np.fromiter((vocab.setdefault(t, len(vocab)) for t in local_terms), dtype=np.int32, count=len(local_terms))
+        rows.append(gid[r])
+        cols.append(c + np.int32(offset))
+        tf_parts.append(tf)
+        lengths[offset : offset + len(lens)] = lens
+        offset += len(lens)
+
+    def chunks() -> Iterable[list[str]]:
+        buf: list[str] = []
+        for i, text in enumerate(contents):
+            fp.update(doc_ids[i].encode("utf-8", "surrogatepass") + b"\x00" + text.encode("utf-8", "surrogatepass") + b"\x01")
+            buf.append(text)
+            if len(buf) == chunk_size:
+                yield buf
+                buf = []
+        if buf:
+            yield buf
+
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            pending = []
+            for chunk in chunks():
+                pending.append(pool.submit(_analyze_chunk, chunk))
+                if len(pending) >= 2 * workers:
+                    absorb(pending.pop(0).result())
+            for fut in pending:
+                absorb(fut.result())
+    else:
+        for chunk in chunks():
+            absorb(_analyze_chunk(chunk))
+    if offset != n:
+        raise ValueError(f"got {offset} documents for {n} ids")
+    return vocab, rows, cols, tf_parts, lengths, fp
