@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import json
 import math
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -184,11 +185,16 @@ def test_cli_options_fuzz(capsysbinary, estimator, flags, target):
 @given(argv=st.lists(st.sampled_from([*ALL_FLAGS, "-o", "--estimator", "--report", "-", "x.jsonl", "--no-base-group"])
                      | st.text(st.characters(codec=None), max_size=6), max_size=6))
 def test_any_argv_fuzz(capsysbinary, argv):
-    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
-        src = Path("in.jsonl")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.jsonl"
         src.write_bytes(_dump(TV1_RECORDS))
         before = src.read_bytes()
-        code, out, err = _run(capsysbinary, [*argv])
+        here = os.getcwd()
+        os.chdir(tmp)  # relative names in argv ("x.jsonl", "-o in.jsonl") resolve beside the input
+        try:
+            code, out, err = _run(capsysbinary, [*argv])
+        finally:
+            os.chdir(here)
         assert code in (0, 1, 2) or code >= 128, (code, err)
         assert src.read_bytes() == before and "Traceback" not in err
         if code == 2:
