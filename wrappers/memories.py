@@ -30,6 +30,7 @@ budget without a tokenizer). A memory of your own is a subclass with ``remember`
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -138,6 +139,12 @@ class FullHistory(Memory):
         self.tokenizer = tokenizer
         self.separator = separator
         self._entries: list[MemoryEntry] = []
+
+    def __deepcopy__(self, memo: dict) -> FullHistory:
+        # a copy per environment shares the tokenizer (it only counts) and starts empty
+        twin = copy.copy(self)
+        twin._entries = list(self._entries)
+        return twin
 
     def _size(self, text: str) -> int:
         if self.tokenizer is None:

@@ -40,7 +40,7 @@ from hgpo.integrations.text_encoding import HashingTextEncoder, TextEncoder
 from hgpo_algo import defaults
 from hgpo_algo.api import AdvantageResult, compute_advantages
 from hgpo_algo.estimators import check_options
-from wrappers import Decision, MemoryWindow, StateKey, collect_groups
+from wrappers import Decision, Memory, MemoryWindow, StateKey, collect_groups
 
 __all__ = [
     "CONTEXT_SLOTS",
@@ -94,6 +94,7 @@ class TextCommandEnv(gym.Wrapper):
         max_actions: size of the action space; commands beyond it are dropped (with a warning, once).
         history_length: H, the memory window of the :class:`~wrappers.MemoryWindow` beneath (use the
             estimator's K): the last H actions/observations are encoded and its ``context_keys`` reported.
+        memory: any :class:`wrappers.Memory` instead of that window (its shown entries are encoded).
 
     Observation: :func:`command_features`. ``info`` is the wrapper stack's (``state_key``,
     ``context_keys``, ``history``, ``step_count``, ``prompt``, ...) plus ``commands`` (the admissible list
@@ -106,6 +107,7 @@ class TextCommandEnv(gym.Wrapper):
         encoder: TextEncoder | None = None,
         max_actions: int = 64,
         history_length: int = defaults.HISTORY_LEVELS,
+        memory: Memory | None = None,
     ) -> None:
         if max_actions < 1:
             raise ValueError(f"max_actions must be >= 1, got {max_actions}")
@@ -113,11 +115,12 @@ class TextCommandEnv(gym.Wrapper):
             raise ValueError(f"history_length must be >= 0, got {history_length}")
         self.factory: Callable[[], gym.Env] | None = None if isinstance(env, gym.Env) else env
         self.text_env = env if isinstance(env, gym.Env) else env()
-        super().__init__(MemoryWindow(StateKey(self.text_env), history_length=history_length))
+        super().__init__(MemoryWindow(StateKey(self.text_env), history_length=history_length, memory=memory))
+        self.memory = memory
         self.encoder = encoder if encoder is not None else HashingTextEncoder()
         self.dim = int(self.encoder.dim)
         self.max_actions = int(max_actions)
-        self.history_length = int(history_length)
+        self.history_length = self.env.history_length
         size = (len(CONTEXT_SLOTS) + self.max_actions) * self.dim
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
         self.action_space = spaces.Discrete(self.max_actions)
@@ -409,7 +412,7 @@ class HGPOMaskablePPO(MaskablePPO):
         return collect_groups(
             source, self.rollout_policy(command_env), self.n_groups, self.group_size, backend=backend,
             seed=int(self._task_rng.integers(2**31 - 1)), history_length=command_env.history_length,
-            max_envs=max_envs, include=("action",), progress=False,
+            memory=command_env.memory, max_envs=max_envs, include=("action",), progress=False,
         )
 
     def collect_rollouts(  # type: ignore[override]

@@ -22,6 +22,7 @@ __all__ = ["CHOICES", "LEGACY_OPTION_KEYS", "ConfigError", "TrainConfig"]
 #: Settings that take one of a few words (the loss settings' words come from ``hgpo_algo.losses``).
 CHOICES: dict[str, tuple[str, ...]] = {
     "backend": ("sync", "process", "ray"),
+    "memory": ("window", "actions", "full"),
     "device": ("auto", "cpu", "cuda", "mps"),
     "dtype": ("auto", "float32", "bfloat16", "float16"),
 }
@@ -38,8 +39,11 @@ class TrainConfig:
     """Settings of ``hgpo train``. Defaults follow the HGPO paper's ALFWorld setup.
 
     Rollouts: ``tasks_per_batch`` groups of ``group_size`` episodes per iteration, ``max_steps`` steps per
-    episode (the environment's step limit), prompts with a memory window of ``history_length`` (default:
-    the estimator's ``K``, else :data:`hgpo_algo.defaults.HISTORY_LEVELS`). Evaluation plays
+    episode (the environment's step limit), prompts with a ``memory`` of the episode: ``window`` (the last
+    ``history_length`` observation/action pairs; default length: the estimator's ``K``, else
+    :data:`hgpo_algo.defaults.HISTORY_LEVELS`), ``actions`` (the last ``history_length`` actions only) or
+    ``full`` (the whole history cut to ``memory_tokens`` tokens of the model's tokenizer); any other
+    :class:`wrappers.Memory` can be given to :class:`~hgpo.trainer.trainer.Trainer` directly. Evaluation plays
     ``eval_tasks`` enumerated tasks, reset with ``{eval_task_option: i}`` (``game_index`` for ALFWorld,
     ``goal_index`` for WebShop).
     """
@@ -56,6 +60,8 @@ class TrainConfig:
     tasks_per_batch: int = 16
     max_steps: int = 50
     history_length: int | None = None
+    memory: str = "window"
+    memory_tokens: int = 1024
     require_think: bool = False
     max_prompt_tokens: int = 2048
     max_new_tokens: int = 256
@@ -205,7 +211,7 @@ def _check_ranges(c: TrainConfig) -> list[str]:
 
     problems = []
     for name in ("group_size", "tasks_per_batch", "max_steps", "iterations", "micro_batch_size", "mini_batch_size",
-                 "ppo_epochs", "max_prompt_tokens", "max_new_tokens"):
+                 "ppo_epochs", "max_prompt_tokens", "max_new_tokens", "memory_tokens"):
         if getattr(c, name) < 1:
             problems.append(f"{name} must be >= 1, got {getattr(c, name)}")
     for name in ("eval_tasks", "eval_every", "save_every", "seed"):

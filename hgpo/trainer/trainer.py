@@ -34,7 +34,7 @@ from hgpo.trainer.config import TrainConfig
 from hgpo.trainer.lm_policy import LMPolicy, Sample, resolve_device, resolve_dtype
 from hgpo_algo.api import compute_advantages
 from hgpo_algo.losses import aggregate, kl_loss, policy_loss
-from wrappers import Decision, collect_groups
+from wrappers import ActionWindow, Decision, FullHistory, Memory, ObservationWindow, collect_groups
 
 __all__ = ["StepBatch", "Trainer"]
 
@@ -60,9 +60,11 @@ class StepBatch:
 
 
 class Trainer:
-    """The reference trainer (see module docstring). ``model`` and ``tokenizer`` may be given directly."""
+    """The reference trainer (see module docstring). ``model``, ``tokenizer`` and the prompts' ``memory``
+    (any :class:`wrappers.Memory`, instead of the config's ``memory``) may be given directly."""
 
-    def __init__(self, config: TrainConfig, *, model: Any = None, tokenizer: Any = None) -> None:
+    def __init__(self, config: TrainConfig, *, model: Any = None, tokenizer: Any = None,
+                 memory: Memory | None = None) -> None:
         config.validate()
         self.config = config
         self.device = resolve_device(config.device)
@@ -88,6 +90,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.iteration = 0
         self.out = Path(config.output_dir)
+        self.memory = memory if memory is not None else self._config_memory()
 
     def _load(self, path: str) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -102,6 +105,14 @@ class Trainer:
         return model, tokenizer
 
     # ------------------------------------------------------------------ rollouts
+
+    def _config_memory(self) -> Memory:
+        cfg = self.config
+        if cfg.memory == "actions":
+            return ActionWindow(cfg.window)
+        if cfg.memory == "full":
+            return FullHistory(max_tokens=cfg.memory_tokens, tokenizer=self.tokenizer)
+        return ObservationWindow(cfg.window)
 
     def _agent(self, greedy: bool) -> Callable[[list[str], list[dict]], list[Decision]]:
         """A rollout policy: the LM samples each action; its token ids ride on the step's record."""
@@ -129,6 +140,7 @@ class Trainer:
             env_kwargs=env_kwargs,
             task_options=task_options,
             history_length=self.config.window,
+            memory=self.memory,
             parse_actions=True,
             parser_options={"require_think": self.config.require_think},
             max_steps=self.config.max_steps,

@@ -179,3 +179,16 @@ def test_one_iteration_on_alfworld(tmp_path, tiny_model):
     (metrics,) = trainer.train()
     assert math.isfinite(metrics["loss"]) and metrics["steps_per_episode"] == 2.0
     assert "eval_success_rate" in metrics
+
+
+@pytest.mark.parametrize("memory", ["actions", "full"])
+def test_any_memory_shapes_the_prompts(tmp_path, tiny_model, memory):
+    trainer = Trainer(small_config(tmp_path, tiny_model, memory=memory, memory_tokens=4096))
+    records = trainer._collect(n_groups=1, group_size=2, seed=0, env_kwargs={}, greedy=True)
+    later = [r for r in records if r["step"] > 0]
+    assert later and all(r["prompt_keys"] for r in later)
+    from wrappers import ActionWindow
+
+    custom = Trainer(small_config(tmp_path, tiny_model), memory=ActionWindow(1))
+    records = custom._collect(n_groups=1, group_size=1, seed=0, env_kwargs={}, greedy=True)
+    assert all(len(r["prompt_keys"]) == min(1, r["step"]) for r in records)

@@ -309,3 +309,19 @@ def test_save_and_load_round_trip(tmp_path):
     th.testing.assert_close(a, b)
     action, _ = loaded.predict(obs, action_masks=mask, deterministic=True)
     assert mask[int(action)]
+
+
+def test_any_memory_feeds_the_encoded_context():
+    import gymnasium as gym
+
+    from wrappers import ActionWindow
+
+    inner = gym.wrappers.TimeLimit(Corridor(n_rooms=5), max_episode_steps=8)
+    env = TextCommandEnv(inner, HashingTextEncoder(dim=DIM), max_actions=4, memory=ActionWindow(3))
+    env.reset(seed=0, options={"treasure": 4})
+    for _ in range(3):
+        obs, _, _, _, info = env.step(1)
+    assert [a for _, a in info["history"]] == ["go east"] * 3 and len(info["prompt_keys"]) == 3
+    model = HGPOMaskablePPO(env, estimator="gigpo", group_size=2, n_groups=1, seed=0, n_epochs=1)
+    model.learn(total_timesteps=1)
+    assert all(len(r["prompt_keys"]) == min(3, r["step"]) for r in model.last_rollout["records"])
