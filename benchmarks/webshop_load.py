@@ -88,7 +88,8 @@ def _user(url: str, seed: int, stats: Stats, stop_at: float, budget: list[int], 
         if start is None:
             continue
         sid = start["session_id"]
-        http.headers["X-WebShop-Token"] = start["session_token"]
+        if start.get("session_token"):  # (servers before protocol 2 have no tokens)
+            http.headers["X-WebShop-Token"] = start["session_token"]
 
         def step(action: str, sid: str = sid) -> dict | None:
             return call("POST", f"/api/sessions/{sid}/step", {"action": action})

@@ -190,7 +190,8 @@ def test_deeply_nested_json_bodies_are_a_400(client, depth: int) -> None:
     for nested in ("[" * depth + "]" * depth, '{"action": ' + "[" * depth + "]" * depth + "}"):
         for url in ("/api/sessions", "/api/sessions/nest/step"):
             resp = client.post(url, data=nested, content_type="application/json", headers=own)
-            assert "nested too deeply" in _error_line(resp, 400) or resp.status_code == 400
+            message = _error_line(resp, 400)
+            assert depth < 1000 or "nested too deeply" in message, message
 
 
 @pytest.mark.parametrize("route", ["/done/opt1/SY00000000/{}", "/item_page/opt1/SY00000000/a/1/{}",

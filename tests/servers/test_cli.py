@@ -50,6 +50,18 @@ def test_generate_and_index(tmp_path, capsys) -> None:
     assert "index ready: 500 documents" in capsys.readouterr().out
 
 
+def test_module_entry_point() -> None:
+    """``python -m servers.webshop``: what the environments' launcher and the Docker image run."""
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "servers.webshop", "serve", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0 and "--request-timeout" in res.stdout and "--exit-on-stdin-eof" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "servers.webshop", "serve", "--request-timeout", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "must be positive" in res.stderr
+
+
 def test_console_script_dispatch() -> None:
     res = subprocess.run([str(HGPO), "webshop", "--help"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "serve" in res.stdout

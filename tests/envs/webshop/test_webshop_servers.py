@@ -262,3 +262,14 @@ def test_a_server_of_another_protocol_is_refused_clearly(server):
             env._read_protocol({"products": 3})
     finally:
         env.close()
+
+
+def test_the_launcher_runs_the_server_module_and_its_child_exits_with_the_parents_pipe():
+    srv = start_server(synthetic_products=200)
+    try:
+        assert "servers.webshop" in srv.proc.args and srv.ready_seconds > 0 and srv.port > 0
+        srv.proc.stdin.close()  # what happens when the parent process dies
+        srv.proc.wait(10)
+        assert not srv.alive()
+    finally:
+        srv.stop()
