@@ -201,6 +201,9 @@ def _values_to_arrow(values: Sequence[Any], name: str, describe: Describer) -> p
     i = _first_bad_value(values, name)
     if i is not None:
         raise describe.fail(i, name, _why(name, values[i]))
+    if name in ("reward", "step"):  # valid numbers Arrow would not mix (2**53 + 1 beside floats): the schema type
+        cast = float if name == "reward" else int
+        return pa.array([None if v is None else cast(v) for v in values], pa.float64() if cast is float else pa.int64())
     if name in ("group_id", "traj_id", "state_key"):
         mixed = _mixed_ids(values, name, describe)
         if mixed is not None:
@@ -239,6 +242,9 @@ def _as_mapping(record: Any, index: int) -> Mapping[str, Any]:
 
 
 def _table_columns(table: pa.Table) -> tuple[dict[str, pa.Array | None], int, Describer]:
+    for name in FIELDS:
+        if len(table.schema.get_all_field_indices(name)) > 1:
+            raise StepRecordError(f"field {name!r} is a column twice", field=name)
     cols = {name: (_plain_column(table.column(name)) if name in table.column_names else None) for name in FIELDS}
 
     def lookup(i: int, name: str) -> Any:

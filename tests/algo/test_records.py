@@ -214,3 +214,18 @@ def test_mixed_id_types_name_the_record():
     rows[6]["state_key"] = 7
     with pytest.raises(StepRecordError, match=r"record 6 .*'state_key' is an integer here but a string in record 0"):
         load_batch(rows)
+
+
+def test_numbers_arrow_would_not_mix_take_the_schema_type():
+    rows = [dict(r) for r in TV1_RECORDS]
+    rows[0]["reward"] = 2**53 + 1  # beside floats: not exactly a float64, still a valid reward
+    rows[1]["step"] = 1.0
+    rows[2]["step"] = 2
+    batch = load_batch(rows)
+    assert batch.reward[0] == float(2**53 + 1) and batch.step.dtype == np.int64
+
+
+def test_a_schema_column_twice_is_named():
+    table = pa.table([pa.array([1.0]), pa.array([2.0])], names=["reward", "reward"])
+    with pytest.raises(StepRecordError, match="field 'reward' is a column twice"):
+        load_batch(table)
