@@ -36,6 +36,25 @@ demo: $(VENV)/.demo-installed
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider || [ $$? -eq 5 ]
+	$(MAKE) --no-print-directory test-verl
+
+# verl 0.9 pins transformers <5.11 and tensordict <=0.10, below the main test extras: its tests (and the
+# SkyRL trainer tests, whose `skyrl` package shares that transformers range) run in a virtualenv of their own.
+# Torch first, as above; HGPO_TEST_VENV=verl makes those test modules require their extras (CI=true: fail).
+VERL_VENV ?= .venv-verl
+VERL_PIP := $(VERL_VENV)/bin/python -m pip
+VERL_TESTS := $(wildcard tests/app/integrations/test_verl*.py tests/app/integrations/test_skyrl*.py)
+
+$(VERL_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_PIP) install --quiet --upgrade pip
+	$(VERL_PIP) install --quiet "$(TORCH)"
+	$(VERL_PIP) install --quiet -e ".[dev,envs,webshop,verl,skyrl]" "skyrl==0.3.0" "jaxtyping>=0.2"
+	touch $@
+
+.PHONY: test-verl
+test-verl: $(VERL_VENV)/.installed
+	HGPO_TEST_VENV=verl $(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider $(VERL_TESTS)
 
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/advantages.py
