@@ -223,7 +223,10 @@ class Shop:
         try:
             return self.new_session(sid, goal=goal)
         except Conflict:  # created by a concurrent request a moment ago
-            return self.sessions.get(sid)
+            try:
+                return self.sessions.get(sid)
+            except UnknownSession:
+                raise Conflict(f"session {sid!r} was created and closed by concurrent requests; retry") from None
 
     def close(self, sid: str, token: str | None = None) -> None:
         self.owned(sid, token)
