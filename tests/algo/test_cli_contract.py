@@ -3,6 +3,7 @@ written, the input untouched (issue 15, items 8-12)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -326,12 +327,29 @@ def test_sigterm_during_write_removes_the_temporary_file(tmp_path, capsysbinary,
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
 
 
+def _wait_until_reading_stdin(pid: int, timeout: float = 60.0) -> None:
+    """Until the process blocks in read(0, ...) (its handlers are installed by then); Linux /proc."""
+    syscall = Path(f"/proc/{pid}/syscall")
+    if not syscall.exists():
+        time.sleep(5.0)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            fields = syscall.read_text().split()
+            if fields[:2] in (["0", "0x0"], ["63", "0x0"]):  # read() on fd 0 (x86-64, aarch64)
+                time.sleep(0.2)
+                return
+        time.sleep(0.05)
+    time.sleep(1.0)
+
+
 def test_sigterm_of_the_process_leaves_nothing(tmp_path):
     out = tmp_path / "out.jsonl"
     proc = subprocess.Popen([*CLI, "-", "-o", str(out)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdin.write(jsonl(TV1_RECORDS))
     proc.stdin.flush()
-    time.sleep(1.0)  # the CLI is reading stdin, waiting for more
+    _wait_until_reading_stdin(proc.pid)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM, err
