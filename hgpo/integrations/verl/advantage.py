@@ -143,9 +143,10 @@ def step_records(
     step = _find(non_tensor_batch, "step", n)
     cols["step"] = step if step is not None else _steps_in_row_order(cols["traj_id"])
     keys = _find(non_tensor_batch, "state_key", n)
-    if keys is None and not need_state_keys:
-        keys = [f"{t}\x1f{s}" for t, s in zip(cols["traj_id"], cols["step"], strict=True)]
-    cols["state_key"] = keys if keys is not None else required("state_key")
+    if keys is None and need_state_keys:
+        required("state_key")
+    # GRPO reads no state keys: one per row (and then no context keys to check against them)
+    cols["state_key"] = keys if keys is not None else [f"row{i}" for i in range(n)]
 
     reward = _find(non_tensor_batch, "reward", n)
     if reward is None:
@@ -159,7 +160,7 @@ def step_records(
         invalid = [not bool(v) for v in _plain(np.asarray(non_tensor_batch["is_action_valid"]))]
     if invalid is not None:
         cols["invalid"] = [bool(v) for v in invalid]
-    context = _find(non_tensor_batch, "context_keys", n)
+    context = _find(non_tensor_batch, "context_keys", n) if keys is not None else None
     if context is not None:
         cols["context_keys"] = context
     return cols
