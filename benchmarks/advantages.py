@@ -5,8 +5,10 @@ Prints records/s (median of repeated runs) for HGPO (K=4), GiGPO and GRPO on
   * a 1,000,000-record batch with realistic key repetition,
 and the speed-up of the vectorised HGPO over the loop reference (tests/algo/reference.py) on the
 training-sized batch. Goals: 1M records in under 2 s on one core; at least 30x the loop reference.
+With ``--io``, also the record-file path of ``hgpo advantages`` on the training-sized batch (with two
+extra fields per record): reading JSONL, writing JSONL and writing Parquet (union of fields, type checks).
 
-    python benchmarks/advantages.py [--repeats 5] [--records 1000000]
+    python benchmarks/advantages.py [--repeats 5] [--records 1000000] [--io]
 """
 
 from __future__ import annotations
@@ -45,11 +47,35 @@ def batch(n_groups: int, group_size: int = 8, max_steps: int = 50, seed: int = 0
     return pa.table(synthetic_rollouts(n_groups, group_size, max_steps=max_steps, n_states=40, seed=seed))
 
 
+def io_figures(table: pa.Table, repeats: int) -> None:
+    import tempfile
+
+    from hgpo_algo.record_io import RecordFile, read_records, write_records
+
+    rows = [dict(r, observation=f"obs {i % 97}", meta={"t": i % 7, "ok": True}) for i, r in enumerate(table.to_pylist())]
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.jsonl"
+        write_records(str(src), RecordFile("x", rows=rows))
+        read = median_seconds(lambda: read_records(str(src)), repeats)
+        loaded = read_records(str(src))
+        w_jsonl = median_seconds(lambda: write_records(str(Path(tmp) / "o.jsonl"), loaded), repeats)
+        w_parquet = median_seconds(lambda: write_records(str(Path(tmp) / "o.parquet"), loaded), repeats)
+    n = len(rows)
+    print(f"\nrecord files, {n:,} records with 2 extra fields:")
+    for label, sec in (("read JSONL", read), ("write JSONL", w_jsonl), ("write Parquet", w_parquet)):
+        print(f"  {label:<16}{sec:8.3f} s  {n / sec:>12,.0f} records/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--records", type=int, default=1_000_000, help="size of the large batch (approx.)")
+    parser.add_argument("--io", action="store_true", help="also time reading and writing record files")
+    parser.add_argument("--io-only", action="store_true", help="only the record-file figures")
     args = parser.parse_args()
+    if args.io_only:
+        io_figures(batch(128), args.repeats)
+        return
 
     small = batch(128)
     # ~ 253 steps per group of 8 at these settings: size the large batch to the requested record count
@@ -82,6 +108,8 @@ def main() -> None:
     print(f"\n1M-record goal (< 2 s per 1,000,000 records, HGPO K=4): {big * 1e6 / large.num_rows:.2f} s -> {goal}")
     ratio = loop / from_table
     print(f"loop-reference goal (>= 30x, estimator on columns): {ratio:.1f}x -> {'met' if ratio >= 30 else 'NOT met'}")
+    if args.io:
+        io_figures(small, args.repeats)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ Rules (the README's "Advantages over step records" states them for users):
   without a field gets null there. A field whose values share one Arrow type is stored with that type (a
   field mixing integers and floats becomes float64 when every integer is exactly a float64). Any other
   field, a **type clash** (``1`` in one record and ``"1"`` in another, ``true`` beside numbers, structs with
-  different keys, ``{}``, integers beyond 64 bits, invalid Unicode), is stored as a string column of
+  different keys, ``{}``, integers beyond 64 bits, invalid Unicode; inside lists and objects also an
+  integer beside a float), is stored as a string column of
   each value's JSON text, marked with the field metadata ``hgpo.encoding = json``; reading the file with
   :mod:`hgpo_algo.record_io` decodes it back to the original values.
 """
@@ -58,8 +59,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"a value of type {type(value).__name__} has no JSON form")
 
 
+_UTF8 = json.JSONEncoder(ensure_ascii=False, allow_nan=True, default=_plain)
+_ASCII = json.JSONEncoder(ensure_ascii=True, allow_nan=True, default=_plain)
+_CANONICAL = json.JSONEncoder(ensure_ascii=True, allow_nan=True, default=_plain, sort_keys=True)
+
+
 def _dumps(value: Any, *, ascii_only: bool = False) -> str:
-    return json.dumps(value, ensure_ascii=ascii_only, allow_nan=True, default=_plain, separators=(", ", ": "))
+    return (_ASCII if ascii_only else _UTF8).encode(value)
 
 
 def _culprit(record: Mapping[str, Any]) -> tuple[str, BaseException] | None:
@@ -102,33 +108,12 @@ def encode_line(record: Mapping[str, Any]) -> bytes:
 # Arrow tables
 
 
-def _same(stored: Any, original: Any) -> bool:
-    """Does ``stored`` (a value read back from Arrow) hold exactly ``original``?"""
-    if hasattr(original, "dtype") and hasattr(original, "tolist"):  # NumPy scalars and arrays
-        original = original.tolist()
-    if original is None:
-        return stored is None
-    if isinstance(original, bool):
-        return isinstance(stored, bool) and stored == original
-    if isinstance(original, (int, float)):
-        if isinstance(stored, bool) or not isinstance(stored, (int, float)):
-            return False
-        return stored == original or (stored != stored and original != original)  # NaN is NaN
-    if isinstance(original, str):
-        return isinstance(stored, str) and stored == original
-    if isinstance(original, Mapping):
-        return (
-            isinstance(stored, dict)
-            and set(stored) == set(original)
-            and all(_same(stored[k], v) for k, v in original.items())
-        )
-    if isinstance(original, (list, tuple)):
-        return (
-            isinstance(stored, list)
-            and len(stored) == len(original)
-            and all(_same(a, b) for a, b in zip(stored, original, strict=True))
-        )
-    return False
+def _same_values(stored: list[Any], original: list[Any]) -> bool:
+    """Do the values read back from Arrow hold exactly the originals (same JSON, keys in any order)?"""
+    try:
+        return _CANONICAL.encode(stored) == _CANONICAL.encode(original)  # one C-encoder pass per column
+    except (TypeError, ValueError, RecursionError):
+        return False
 
 
 def _parquet_safe(t: pa.DataType) -> bool:
@@ -150,19 +135,17 @@ def _typed_column(values: list[Any]) -> pa.Array | None:
     if not kinds:
         return pa.nulls(len(values))
     fast = _SCALAR_TYPES.get(kinds)
+    if kinds == {int, float} and all(-(2**53) <= v <= 2**53 for v in values if type(v) is int):
+        fast = pa.float64()  # integers beside floats: float64 holds each of them exactly
     try:
         if fast is not None:
             return pa.array(values, type=fast)
         arr = pa.array(values)
     except (pa.ArrowException, TypeError, ValueError, OverflowError, RecursionError):
         return None  # UnicodeEncodeError (lone surrogates) is a ValueError
-    if not _parquet_safe(arr.type):
+    if not _parquet_safe(arr.type) or not _same_values(arr.to_pylist(), values):
         return None
-    try:
-        ok = all(_same(a, b) for a, b in zip(arr.to_pylist(), values, strict=True))
-    except RecursionError:
-        return None
-    return arr if ok else None
+    return arr
 
 
 def _json_column(name: str, values: list[Any]) -> pa.Array:

@@ -137,40 +137,48 @@ def _depth_over(obj: Any, limit: int) -> bool:
     return False
 
 
-def _parse_line(raw: bytes, where: str, index: int) -> dict[str, Any]:
+def _line_error(raw: bytes, where: str, index: int) -> RecordFileError:
+    """Why line ``raw`` (record ``index``) cannot be read: the slow path, only for a line that failed."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecordFileError(f"{where}: record {index}: not valid UTF-8 (byte {exc.start + 1})") from None
+        return RecordFileError(f"{where}: record {index}: not valid UTF-8 (byte {exc.start + 1})")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RecordFileError(f"{where}: record {index}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        return RecordFileError(f"{where}: record {index}: invalid JSON ({exc.msg} at column {exc.colno})")
     except RecursionError:
-        raise RecordFileError(f"{where}: record {index}: nested deeper than {MAX_NESTING} levels") from None
+        return RecordFileError(f"{where}: record {index}: nested deeper than {MAX_NESTING} levels")
     except ValueError as exc:  # an integer literal longer than sys.get_int_max_str_digits()
-        raise RecordFileError(f"{where}: record {index}: invalid JSON ({_one_line(str(exc))})") from None
+        return RecordFileError(f"{where}: record {index}: invalid JSON ({_one_line(str(exc))})")
     if not isinstance(obj, dict):
-        raise RecordFileError(f"{where}: record {index}: a record must be a JSON object, got {type(obj).__name__}")
-    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING:
-        for name, value in obj.items():
-            if _depth_over(value, MAX_NESTING - 1):
-                raise RecordFileError(
-                    f"{where}: record {index}: field {_one_line(repr(name))} is nested deeper than "
-                    f"{MAX_NESTING} levels"
-                )
-    return obj
+        return RecordFileError(f"{where}: record {index}: a record must be a JSON object, got {type(obj).__name__}")
+    for name, value in obj.items():
+        if _depth_over(value, MAX_NESTING - 1):
+            return RecordFileError(
+                f"{where}: record {index}: field {_one_line(repr(name))} is nested deeper than {MAX_NESTING} levels"
+            )
+    return RecordFileError(f"{where}: record {index}: cannot be read")
 
 
 def _read_jsonl(stream: Iterable[bytes], path: str) -> RecordFile:
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
+    loads = json.loads
     for lineno, raw in enumerate(stream, start=1):
         if lineno == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
         if not raw.strip(_JSON_SPACE):  # blank: only JSON whitespace (other control characters are errors)
             continue
-        rows.append(_parse_line(raw, f"{path}:{lineno}", len(rows)))
+        try:
+            obj = loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            obj = None
+        if type(obj) is not dict or (
+            raw.count(b"[") + raw.count(b"{") > MAX_NESTING and any(_depth_over(v, MAX_NESTING - 1) for v in obj.values())
+        ):
+            raise _line_error(raw, f"{path}:{lineno}", len(rows))
+        rows.append(obj)
         lines.append(lineno)
     return RecordFile(path, rows=rows, lines=lines)
 

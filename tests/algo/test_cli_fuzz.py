@@ -111,7 +111,8 @@ def test_record_loader_fuzz(capsysbinary, field, value, drop, index, source, tar
             assert re.search(where, err), err  # names the file, the line (JSONL) and the record
         else:
             written = _check_output(out_path, out, len(rows))
-            if field == "extra" and not drop and target != "-" and not target.endswith(".parquet"):
+            jsonl_only = "parquet" not in source + target  # Parquet may turn ints beside floats into floats
+            if field == "extra" and not drop and target != "-" and jsonl_only:
                 assert json.dumps(written[index]["extra"], allow_nan=True) == json.dumps(value, allow_nan=True)
 
 
