@@ -93,6 +93,9 @@ def compute_advantages(
         **options: the estimator's options (see :func:`~hgpo_algo.estimators.option_specs`), each checked
             against its spec by :func:`~hgpo_algo.estimators.check_options`.
 
+    Estimators run under ``np.errstate(over="raise", invalid="raise")``: an overflow is reported, never
+    turned into silent zeros or NaN.
+
     Raises:
         StepRecordError: the records break the schema (the message names the record and field), or their
             rewards are too large for float64 statistics.
@@ -120,6 +123,8 @@ def compute_advantages(
             out = fn(inputs, **checked)
     except FloatingPointError:
         raise _overflow(batch) from None
+    if out.advantages.shape != (batch.n,) or not np.isfinite(out.advantages).all():
+        raise ValueError(f"estimator {estimator!r} returned advantages that are not {batch.n} finite numbers")
     result = AdvantageResult(
         advantages=batch.to_input_order(out.advantages),
         returns=batch.to_input_order(inputs.returns),

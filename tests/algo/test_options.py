@@ -151,3 +151,18 @@ def test_registering_checks_specs_against_the_signature():
 def test_option_spec_refuses_a_bad_default():
     with pytest.raises(ValueError, match="the default must be an integer in"):
         OptionSpec(int, -1, "x", minimum=0, maximum=3)
+
+
+def test_an_estimator_returning_nan_is_refused():
+    @register_estimator("nan-estimator")
+    def nan_estimator(inputs, *, scale: float = 1.0) -> EstimatorOutput:
+        return EstimatorOutput(np.full(inputs.batch.n, np.nan))
+
+    try:
+        assert option_specs("nan-estimator")["scale"].kind is float  # spec derived from the signature
+        with pytest.raises(ValueError, match="'nan-estimator' returned advantages that are not 17 finite numbers"):
+            compute_advantages(TV1_RECORDS, "nan-estimator")
+    finally:
+        from hgpo_algo.estimators import _OPTION_SPECS
+
+        del ESTIMATORS["nan-estimator"], _OPTION_SPECS["nan-estimator"]
