@@ -14,7 +14,7 @@ verl turns ``extra_fields`` into ``non_tensor_batch`` columns, which
 (``trainer.use_v1=True``) stores as one sample each (keys ``{uid}_{session}_{step}``); the legacy
 worker takes one output per prompt and cannot hold a step-wise episode.
 
-Configuration, in the trainer config's ``hgpo_env`` section: ``env_id`` (e.g. ``hgpo/ALFWorld-v0``),
+Configuration, in the trainer config's ``hgpo.env`` section: ``env_id`` (e.g. ``hgpo/ALFWorld-v0``),
 ``env_kwargs`` (``server_url`` for one shared WebShop server), ``history_length`` (H, default 2),
 ``max_steps`` and ``parser_options``. Per task, the dataset row's ``extra_info`` holds the reset ``seed``
 and ``options`` (the same for every rollout of a group).
@@ -51,17 +51,17 @@ def _plain(value: Any) -> Any:
 
 
 def env_spec_from_config(section: Any) -> EnvSpec:
-    """The :class:`~wrappers.env_host.EnvSpec` of a ``hgpo_env`` config section (with action parsing).
+    """The :class:`~wrappers.env_host.EnvSpec` of a ``hgpo.env`` config section (with action parsing).
 
     Raises:
         ValueError: no section, no ``env_id`` or an unknown key (the message names it).
     """
     cfg = _plain(section)
     if not cfg or not cfg.get("env_id"):
-        raise ValueError("the trainer config needs hgpo_env.env_id (e.g. +hgpo_env.env_id=hgpo/ALFWorld-v0)")
+        raise ValueError("the trainer config needs hgpo.env.env_id (e.g. +hgpo.env.env_id=hgpo/ALFWorld-v0)")
     unknown = sorted(set(cfg) - _KEYS)
     if unknown:
-        raise ValueError(f"unknown hgpo_env key(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+        raise ValueError(f"unknown hgpo.env key(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
     return EnvSpec(
         env_id=str(cfg["env_id"]),
         env_kwargs=dict(cfg.get("env_kwargs") or {}),
@@ -80,7 +80,7 @@ class GymEnvAgentLoop(AgentLoopBase):
         super().__init__(*args, **kwargs)
         self.prompt_length = int(self.rollout_config.prompt_length)
         self.response_length = int(self.rollout_config.response_length)
-        self.spec = env_spec_from_config(self.config.get("hgpo_env"))
+        self.spec = env_spec_from_config((self.config.get("hgpo") or {}).get("env"))
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> list[AgentLoopOutput]:
         """Play one episode; one output per step (prompt, response, response mask, log-probs, record)."""
@@ -106,7 +106,11 @@ class GymEnvAgentLoop(AgentLoopBase):
                 )
                 record = recorder.record(text, observation, reward, terminated, truncated, info)
                 done = bool(terminated or truncated)
+                # verl's reward slot: set, so verl computes no reward of its own (its TransferQueue worker
+                # copies the last step's score to every step; the per-step reward rides in extra_fields)
+                output.reward_score = float(record["reward"])
                 output.extra_fields.update({
+                    "reward_extra_info": {},
                     "group_id": uid,
                     "traj_id": traj,
                     "step": record["step"],

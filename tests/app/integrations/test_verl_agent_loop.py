@@ -51,7 +51,7 @@ def tiny(tmp_path_factory):
 def trainer_config(max_steps=4, **env):
     return OmegaConf.create({
         "actor_rollout_ref": {"rollout": {"prompt_length": 4096, "response_length": RESPONSE_LENGTH}},
-        "hgpo_env": {"env_id": ENV_ID, "max_steps": max_steps, **env},
+        "hgpo": {"env": {"env_id": ENV_ID, "max_steps": max_steps, **env}},
     })
 
 
@@ -161,7 +161,49 @@ def test_groups_of_episodes_feed_the_advantage_function(tiny):
 
 
 def test_bad_env_config_is_named():
-    with pytest.raises(ValueError, match=r"hgpo_env\.env_id"):
+    with pytest.raises(ValueError, match=r"hgpo\.env\.env_id"):
         env_spec_from_config(None)
-    with pytest.raises(ValueError, match="unknown hgpo_env key"):
+    with pytest.raises(ValueError, match=r"unknown hgpo\.env key"):
         env_spec_from_config({"env_id": ENV_ID, "max_step": 3})
+
+
+def test_v1_trainer_fields_feed_the_advantage_function(tiny):
+    """The v1 path: samples stored as verl's TransferQueue worker stores them (``as_dict`` plus the
+    dataset fields, stacked by ``list_of_dict_to_tensordict``), read back as StepAdvantageMixin reads
+    them, give compute_advantages' advantages."""
+    from verl.trainer.ppo.v1 import get_trainer_cls
+    from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+
+    from hgpo.integrations.verl import v1
+
+    async def collect():
+        outs = []
+        for g in range(2):
+            for m in range(2):
+                outs += await play(tiny, trainer_config(max_steps=3), uid=f"task{g}", session=m, seed=g + 5 * m)
+        return outs
+
+    outputs = asyncio.run(collect())
+    stored = []
+    for o in outputs:
+        field = o.as_dict()
+        field.update({"uid": o.extra_fields["group_id"], "session_id": 0})
+        stored.append(field)
+    data = list_of_dict_to_tensordict(stored).select(*v1.STEP_FIELDS)
+    proto = v1.dataproto_from_fields(data)
+    config = OmegaConf.create({"algorithm": {"gamma": 0.9}, "hgpo": {"estimator_options": {"K": 2, "alpha": 0.5}}})
+    assert v1.estimator_options(config) == {"gamma": 0.9, "K": 2, "alpha": 0.5}
+    va.compute_advantage(proto, "hgpo", **v1.estimator_options(config))
+    records = [{k: o.extra_fields[k] for k in ("group_id", "traj_id", "step", "state_key", "reward", "invalid",
+                                               "context_keys")} for o in outputs]
+    want = compute_advantages(records, "hgpo", gamma=0.9, K=2, alpha=0.5)
+    m = proto.batch["response_mask"].float()
+    torch.testing.assert_close(proto.batch["advantages"], torch.tensor(want.advantages).float().unsqueeze(-1) * m)
+    torch.testing.assert_close(proto.batch["returns"], torch.tensor(want.returns).float().unsqueeze(-1) * m)
+    # the per-step rewards ride in extra_fields; verl's rm_scores hold one score per sample
+    assert proto.non_tensor_batch["reward"].tolist() == [r["reward"] for r in records]
+    for mode, cls in (("hgpo_sync", v1.HGPOTrainerSync), ("hgpo_colocate_async", v1.HGPOTrainerColocateAsync),
+                      ("hgpo_separate_async", v1.HGPOTrainerSeparateAsync)):
+        assert get_trainer_cls(mode) is cls and issubclass(cls, v1.StepAdvantageMixin)
+    with pytest.raises(ValueError, match="lack extra_fields"):
+        v1.dataproto_from_fields(data.exclude("extra_fields"))
