@@ -11,13 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 
-# HYPOTHESIS_PROFILE=long: many more generated examples for the fuzz tests (and every other
-# property test of the run), e.g. HYPOTHESIS_PROFILE=long pytest tests/servers/test_fuzz.py
-settings.register_profile("long", max_examples=5000, deadline=None)
-if os.environ.get("HYPOTHESIS_PROFILE"):
-    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+# HYPOTHESIS_PROFILE=long (registered in tests/conftest.py): many more generated examples for the fuzz
+# tests, e.g. HYPOTHESIS_PROFILE=long pytest tests/servers/test_fuzz.py
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "webshop"
