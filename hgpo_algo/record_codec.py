@@ -134,6 +134,9 @@ def _typed_column(values: list[Any]) -> pa.Array | None:
     kinds = frozenset(map(type, values)) - {_NONE}
     if not kinds:
         return pa.nulls(len(values))
+    if any(hasattr(k, "tolist") for k in kinds):  # NumPy scalars and arrays, tensors: their plain values
+        values = [v.tolist() if hasattr(v, "tolist") else v for v in values]
+        kinds = frozenset(map(type, values)) - {_NONE}
     fast = _SCALAR_TYPES.get(kinds)
     if kinds == {int, float} and all(-(2**53) <= v <= 2**53 for v in values if type(v) is int):
         fast = pa.float64()  # integers beside floats: float64 holds each of them exactly

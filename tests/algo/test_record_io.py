@@ -230,3 +230,25 @@ def test_any_json_records_survive_jsonl_and_parquet(tmp_path, rows):
             for name, value in before.items():
                 # the one documented conversion: an int stored in a float64 column reads back as a float
                 assert same(after[name], value, int_as_float=suffix == ".parquet"), (suffix, name, after[name])
+
+
+def test_array_payloads_get_typed_parquet_columns(tmp_path):
+    """Payloads a policy returns (NumPy arrays and scalars, tensors when torch is installed) stay typed."""
+    try:
+        import torch
+    except ImportError:  # torch is an optional extra; the NumPy half of the test still runs
+        torch = None
+    rows = [{"ids": np.arange(3) + i, "logp": np.float32(-0.5), "n": np.int64(i)} for i in range(3)]
+    if torch:
+        for i, r in enumerate(rows):
+            r["tensor"] = torch.tensor([i, i + 1])
+    path = tmp_path / "p.parquet"
+    with open_writer(path) as writer:
+        for r in rows:
+            writer.write(r)
+    table = pq.read_table(path)
+    assert table.schema.field("ids").type == pa.list_(pa.int64())
+    assert table.schema.field("logp").type == pa.float64() and table.schema.field("n").type == pa.int64()
+    assert table.column("ids").to_pylist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4]]
+    if torch:
+        assert table.schema.field("tensor").type == pa.list_(pa.int64())
