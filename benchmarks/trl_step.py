@@ -11,10 +11,11 @@ on every step sample (two accumulation micro-batches), no KL term. Per iteration
 * update: everything else of the iteration (batch tensors, forward / backward, optimiser step, and for
   TRL its per-step bookkeeping).
 
-The first iteration of each trainer is a warm-up and is left out; medians over the rest, and the ratio
-TRL / reference per phase.
+Each trainer runs ``--rounds`` times in ABBA order (the load of a shared machine drifts); the first
+iteration of each run is a warm-up and is left out; medians over the rest, and the ratio TRL / reference
+per phase.
 
-    python benchmarks/trl_step.py [--iterations 4] [--groups 2] [--group-size 4] [--max-steps 4] [--env ID]
+    python benchmarks/trl_step.py [--iterations 4] [--rounds 2] [--groups 2] [--group-size 4] [--max-steps 4] [--env ID]
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ def trl_iterations(args: argparse.Namespace, model_dir: Path, out: Path) -> list
     return rows
 
 
-def median_row(rows: list[dict[str, float]]) -> dict[str, float]:
-    kept = rows[1:] if len(rows) > 1 else rows
+def median_row(rows: list[list[dict[str, float]]]) -> dict[str, float]:
+    """Medians over every run's iterations, each run's first (warm-up) iteration left out."""
+    kept = [r for run in rows for r in (run[1:] if len(run) > 1 else run)]
     return {k: statistics.median(r[k] for r in kept) for k in (*PHASES, "samples")}
 
 
@@ -141,17 +143,23 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=24)
     p.add_argument("--prompt-tokens", type=int, default=256)
     p.add_argument("--env", default="hgpo/ALFWorld-v0")
+    p.add_argument("--rounds", type=int, default=2, help="runs of each trainer, in ABBA order")
     args = p.parse_args()
     if args.groups * args.group_size % 2:
         p.error("--groups x --group-size must be even (two accumulation micro-batches)")
     torch.manual_seed(0)
+    runs: dict[str, list[list[dict[str, float]]]] = {"ref": [], "trl": []}
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = make_tiny_model(Path(tmp) / "tiny", seed=0)
-        ref = median_row(reference_iterations(args, model_dir, Path(tmp) / "ref"))
-        trl_ = median_row(trl_iterations(args, model_dir, Path(tmp) / "trl"))
+        for r in range(args.rounds):  # ABBA order: a shared machine's load drifts
+            for name in ("ref", "trl") if r % 2 == 0 else ("trl", "ref"):
+                run = reference_iterations if name == "ref" else trl_iterations
+                runs[name].append(run(args, model_dir, Path(tmp) / f"{name}{r}"))
+    ref, trl_ = median_row(runs["ref"]), median_row(runs["trl"])
+    n = args.rounds * max(1, args.iterations - 1)
     print(f"{args.env}: {args.groups} groups x {args.group_size} episodes, <= {args.max_steps} steps, "
           f"{args.new_tokens} new tokens, prompts <= {args.prompt_tokens} tokens; torch threads "
-          f"{torch.get_num_threads()}; medians of {max(1, args.iterations - 1)} iterations (first one left out)")
+          f"{torch.get_num_threads()}; medians of {n} iterations ({args.rounds} runs each, warm-up left out)")
     print(f"step samples per iteration: reference {ref['samples']:.0f}, TRL {trl_['samples']:.0f}")
     print(f"{'seconds per iteration':<24}{'reference':>11}{'TRL':>11}{'TRL / ref':>11}")
     for phase in PHASES:

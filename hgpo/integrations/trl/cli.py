@@ -37,7 +37,7 @@ TINY_PRESET = {
 
 
 def _own_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpo trl", description=__doc__.splitlines()[0], add_help=False)
+    p = argparse.ArgumentParser(prog="hgpo trl", description=HELP, add_help=False)
     p.add_argument("--model", help="local model folder; never downloaded")
     p.add_argument("--tiny", action="store_true", help="make a tiny random model with a byte tokenizer (CPU smoke run)")
     p.add_argument("--task_option", help="reset option enumerating tasks (game_index, goal_index); default: seeds")
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
         from hgpo.integrations.trl import HGPOConfig, HGPOGRPOTrainer, task_dataset
     except ImportError as exc:
         return _fail(f"needs TRL: pip install 'hgpo[trl]' ({exc})")
-    parser = HfArgumentParser(HGPOConfig, prog="hgpo trl", description=__doc__.splitlines()[0])
+    parser = HfArgumentParser(HGPOConfig, prog="hgpo trl", description=HELP)
     if "-h" in rest or "--help" in rest:
         _own_parser().print_help()
         parser.print_help()

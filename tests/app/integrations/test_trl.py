@@ -141,6 +141,12 @@ def test_update_raises_logprob_of_positive_and_lowers_negative_advantage_actions
     assert trainer.state.global_step == 2
     delta = sequence_logps(trainer, records) - before
     assert np.all(delta[adv > 0] > 0.5) and np.all(delta[adv < 0] < -0.5), (delta, adv)
+    padded = trainer.batch_from_records(records, adv, pad_to=len(records) + 3)  # three padding rows
+    assert padded["completion_ids"].shape[0] == len(records) + 3
+    pad_rows = padded["hgpo_record_index"] < 0
+    assert int(pad_rows.sum()) == 3 and padded["completion_mask"][pad_rows].sum() == 0
+    assert torch.all(padded["advantages"][pad_rows] == 0)
+    assert int(padded["num_items_in_batch"]) == sum(len(r["payload"]["completion_ids"]) for r in records)
 
 
 def test_two_optimiser_steps_on_alfworld_then_resume_continues_the_same_run(tmp_path, tiny_path):
