@@ -12,9 +12,9 @@ are verl's three v1 trainers with the mixin. Estimator options: ``hgpo.estimator
 trainer config (verl instantiates ``algorithm`` as a dataclass that takes no extra keys); the discount is
 ``algorithm.gamma``.
 
-Not run on CPU machines: a v1 trainer needs TransferQueue's Ray storage and verl's GPU workers. The
-conversion (:func:`dataproto_from_fields`) is tested on fields laid out by verl's own
-``list_of_dict_to_tensordict``, the function verl's TransferQueue agent-loop worker stores them with.
+Tested on the CPU with a local Ray instance and TransferQueue's in-memory storage: samples stored as
+verl's TransferQueue agent-loop worker stores them, the mixin's ``_compute_advantage``, advantages read
+back. A whole v1 training run needs verl's GPU workers.
 """
 
 from __future__ import annotations
