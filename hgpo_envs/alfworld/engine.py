@@ -33,38 +33,13 @@ from textworld.envs.pddl.textgen import ContextSensitiveGrammar, ProductionRule,
 from textworld.logic import Proposition, Variable
 
 from hgpo_envs.alfworld.logic import GRAMMAR_PLACEHOLDER, TASK_LINE_RE
+from hgpo_envs.alfworld.names import alfred_names
 from hgpo_envs.alfworld.textgen import CachedGrammar
 
-__all__ = ["FastPddlEnv", "alfred_names", "translate"]
+__all__ = ["FastPddlEnv", "TextWorldEngine", "alfred_names", "translate"]
 
 # Task sentences made only of these characters parse to one plain terminal symbol.
 _PLAIN_TEXT_RE = re.compile(r"[A-Za-z0-9 ,'-]*")
-
-
-def alfred_names(ids: list[str]) -> dict[str, str]:
-    """Displayed names of ALFRED entity ids, as ALFWorld's ``Demangler(shuffle=False)`` assigns them.
-
-    Class = text before the first ``_bar_`` (+ ``basin`` when the id contains ``basin``); within a class,
-    numbers count down over the sorted ids (first id gets the class size). Ids without ``_bar_`` keep
-    their decoded text and get no number (the name then ends with a space, as in ALFWorld).
-    """
-    ordered = sorted(ids)
-    classes: list[str | None] = []
-    for id_ in ordered:
-        head, sep, _ = id_.partition("_bar_")
-        classes.append(head + ("basin" if "basin" in id_ else "") if sep else None)
-    remaining = Counter(c for c in classes if c is not None)
-    names = {}
-    for id_, cls in zip(ordered, classes, strict=True):
-        if cls is None:
-            text = id_
-            for code, char in (("_bar_", "|"), ("_minus_", "-"), ("_plus_", "+"), ("_dot_", "."), ("_comma_", ",")):
-                text = text.replace(code, char)
-            names[id_] = f"{text} "
-        else:
-            names[id_] = f"{cls} {remaining[cls]}"
-            remaining[cls] -= 1
-    return names
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -348,3 +323,27 @@ class FastPddlEnv(PddlEnv):
         self.state["score"] = 1 if self.state["won"] else 0
         self.state["done"] = self.state["won"] or self.state["lost"]
         return self.state, self.state["score"], self.state["done"]
+
+
+class TextWorldEngine:
+    """:class:`FastPddlEnv` behind the native engine's interface: ``load(game)``, ``reset()`` and
+    ``step(command)`` returning ``(feedback, admissible_commands, won, moves)``."""
+
+    def __init__(self) -> None:
+        self._env = FastPddlEnv(textworld.EnvInfos(won=True, admissible_commands=True, moves=True))
+
+    def load(self, game: str | Mapping) -> None:
+        self._env.load(game)
+
+    @staticmethod
+    def _out(state: GameState) -> tuple[str, list[str], bool, int]:
+        return state.feedback, list(state["admissible_commands"]), bool(state["won"]), int(state["moves"])
+
+    def reset(self) -> tuple[str, list[str], bool, int]:
+        return self._out(self._env.reset())
+
+    def step(self, command: str) -> tuple[str, list[str], bool, int]:
+        return self._out(self._env.step(command)[0])
+
+    def close(self) -> None:
+        self._env.close()

@@ -108,7 +108,7 @@ class _Scene:
         return next(cls for r, cls, _ in self.receptacles if r == receptacle)
 
     def names(self) -> dict[str, str]:
-        from hgpo_envs.alfworld.engine import alfred_names
+        from hgpo_envs.alfworld.names import alfred_names
 
         ids = [r for r, _, _ in self.receptacles] + [o for o, _, _ in self.objects]
         lowered = alfred_names([i.lower() for i in ids])
@@ -337,23 +337,22 @@ def _walkthrough(scene: _Scene, steps: list[tuple[str, ...]], openable: frozense
 
 
 def verify_game(record: GameRecord, logic: Logic, engine: Any = None) -> str | None:
-    """Play the walkthrough in the engine. Returns ``None`` when it wins exactly on its last command with
-    every command admissible and the goal not holding at reset, else the reason it fails."""
-    import textworld
+    """Play the walkthrough in the engine (default: the native one; any object with its ``load`` /
+    ``reset`` / ``step`` interface). Returns ``None`` when it wins exactly on its last command with every
+    command admissible and the goal not holding at reset, else the reason it fails."""
+    from hgpo_envs.alfworld.native import NativeEngine
 
-    from hgpo_envs.alfworld.engine import FastPddlEnv
-
-    engine = engine or FastPddlEnv(textworld.EnvInfos(won=True, admissible_commands=True))
+    engine = engine or NativeEngine()
     engine.load(logic.game(record.task_desc, record.pddl_problem, record.walkthrough))
-    state = engine.reset()
-    if state["won"]:
+    _, admissible, won, _ = engine.reset()
+    if won:
         return "the goal holds at reset"
     for i, command in enumerate(record.walkthrough):
-        if command not in state["admissible_commands"]:
+        if command not in admissible:
             return f"step {i}: {command!r} is not admissible"
-        state, _, _ = engine.step(command)
-        if state["won"] != (i == len(record.walkthrough) - 1):
-            return f"step {i}: won={state['won']} after {command!r}"
+        _, admissible, won, _ = engine.step(command)
+        if won != (i == len(record.walkthrough) - 1):
+            return f"step {i}: won={won} after {command!r}"
     return None if record.walkthrough else "empty walkthrough"
 
 
@@ -415,13 +414,11 @@ def generate_games(
     """``n`` verified games; task types cycle through ``task_types`` so that every type is covered."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    import textworld
-
-    from hgpo_envs.alfworld.engine import FastPddlEnv
+    from hgpo_envs.alfworld.native import NativeEngine
 
     types = check_task_types(task_types)
     logic = logic or find_logic()
-    engine = FastPddlEnv(textworld.EnvInfos(won=True, admissible_commands=True))
+    engine = NativeEngine()
     for i in range(n):
         yield generate_game(seed, i, _task_type_of(i, types), config, logic, engine)
 
@@ -456,11 +453,9 @@ class GeneratedGames(Sequence[GameRecord]):
         index %= self.n
         if index not in self._cache:
             if self._engine is None:
-                import textworld
+                from hgpo_envs.alfworld.native import NativeEngine
 
-                from hgpo_envs.alfworld.engine import FastPddlEnv
-
-                self._engine = FastPddlEnv(textworld.EnvInfos(won=True, admissible_commands=True))
+                self._engine = NativeEngine()
             self._cache[index] = generate_game(self.seed, index, _task_type_of(index, self.task_types),
                                                self.config, self.logic, self._engine)
         return self._cache[index]

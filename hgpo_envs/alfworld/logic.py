@@ -53,8 +53,10 @@ def package_logic_dir() -> Path:
         raise FileNotFoundError(f"`alfworld` resolves to {spec.origin}, not to the alfworld package (shadowed?)")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "the ALFWorld domain and grammar come from the `alfworld` package, which is not installed "
-            "(pip install 'hgpo[alfworld]')"
+            "the ALFWorld domain and grammar (alfred.pddl, alfred.twl2) come from a data folder's logic/ or "
+            "from the `alfworld` package, which is not installed: pass data_dir=..., run `hgpo alfworld "
+            "download`, or install the package's data without its TextWorld dependency: "
+            "pip install --no-deps 'alfworld>=0.4.2,<0.6' (a pure-Python wheel; nothing to build)"
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "data"
     if not (folder / "alfred.pddl").is_file() or not (folder / "alfred.twl2").is_file():

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("textworld", reason="the alfworld extra is not installed")
-pytest.importorskip("gymnasium")
+from tests.extras import require
+
+require("gymnasium", extra="alfworld")
 
 SHARED = Path(__file__).parents[3] / ".." / "shared" / "data" / "alfworld"
 SPLIT_FILES = ("train", "valid_seen", "valid_unseen", "valid_train")
@@ -48,6 +49,7 @@ def shared_logic(shared_dir):
 
 @pytest.fixture(scope="session")
 def package_logic():
+    require("alfworld", extra="textworld", reason="the generated games read alfred.pddl/.twl2 from the alfworld package")
     from hgpo_envs.alfworld.logic import find_logic
 
     return find_logic()
@@ -70,8 +72,15 @@ def generated_file(tmp_path_factory, generated_records) -> Path:
     return path
 
 
+def need_textworld() -> None:
+    """Skip (fail under CI) unless the ``textworld`` extra (TextWorld + the alfworld package) is installed."""
+    require("textworld", extra="textworld")
+    require("alfworld", extra="textworld")
+
+
 def stock_env():
     """The stock stack: TextWorld's PddlEnv wrapped by ALFWorld's AlfredDemangler (no shuffle)."""
+    need_textworld()
     import textworld
     from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
     from textworld.envs import PddlEnv
@@ -81,6 +90,7 @@ def stock_env():
 
 
 def fast_env():
+    need_textworld()
     import textworld
 
     from hgpo_envs.alfworld.engine import FastPddlEnv

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .conftest import fast_env, sample_rows, stock_env
+from .conftest import fast_env, need_textworld, sample_rows, stock_env
+
+need_textworld()
 
 
 def _play_both(game: dict, commands_rng: random.Random, steps: int, episodes: int = 1) -> int:

@@ -48,7 +48,7 @@ def test_make_with_module_prefix_and_time_limit(generated_file):
 def test_default_is_generated_without_data(monkeypatch):
     monkeypatch.delenv("ALFWORLD_DATA", raising=False)
     env = gym.make("hgpo/ALFWorld-v0", generated_games=12)
-    assert env.unwrapped.split_name == "generated" and env.unwrapped.num_games == 12
+    assert env.unwrapped.game_set.name == "generated" and env.unwrapped.num_games == 12
     obs, info = env.reset(options={"game_index": 1})
     assert info["task_type"] == TASK_TYPES[1] and info["game_index"] == 1
     env.close()
@@ -160,7 +160,7 @@ def test_real_split_without_data_names_the_fix(monkeypatch):
 
 
 def test_step_before_reset_and_bad_action_type(gen_env):
-    with pytest.raises(RuntimeError, match="reset"):
+    with pytest.raises(gym.error.ResetNeeded, match="reset"):
         gen_env.step("look")
     gen_env.reset(seed=0)
     with pytest.raises(TypeError, match="str"):

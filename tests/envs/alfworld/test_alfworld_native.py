@@ -1,0 +1,234 @@
+"""The native engine: parity with the TextWorld-backed engine, the expert, state copies, hostile input."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import subprocess
+import sys
+from collections import defaultdict
+
+import gymnasium as gym
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hgpo_envs.alfworld.env import ALFWorldEnv
+from hgpo_envs.alfworld.grammar import GrammarError, parse_symbols, parse_twl2
+from hgpo_envs.alfworld.pddl import PddlError, parse_domain, parse_problem
+from hgpo_envs.alfworld.tasks import TASK_TYPES
+from hgpo_envs.alfworld.transcripts import first_difference, play_protocol, replay_protocol
+
+from .conftest import SPLIT_FILES, need_textworld
+
+#: The CI parity sample: this many games per (split, task type) cell, seeded (>= 100 games in all).
+PER_CELL = 5
+
+
+def _parity_sample(shared_dir) -> list[tuple[str, int]]:
+    rng = random.Random(14)
+    picked = []
+    for split in SPLIT_FILES:
+        env = ALFWorldEnv(data_dir=shared_dir / "games" / f"{split}.jsonl.gz", expert=False)
+        cells = defaultdict(list)
+        for index, record in enumerate(env.game_set.games):
+            cells[record.task_type].append(index)
+        assert set(cells) == set(TASK_TYPES)
+        for task_type in TASK_TYPES:
+            picked += [(split, i) for i in sorted(rng.sample(cells[task_type], PER_CELL))]
+    return picked
+
+
+def _compare(reference_env, native_env, index: int, runs: int, admissible: int, inadmissible: int) -> None:
+    infos: dict[str, list] = {"ref": [], "native": []}
+
+    def recorder(env, name):
+        def reset():
+            obs, info = env.reset(options={"game_index": index})
+            infos[name].append(info)
+            return obs, info
+
+        def step(command):
+            out = env.step(command)
+            infos[name].append(out[4])
+            return out
+
+        return reset, step
+
+    walkthrough = reference_env.game_set.games[index].walkthrough
+    reference = play_protocol(*recorder(reference_env, "ref"), walkthrough, seed=index, runs=runs,
+                              admissible=admissible, inadmissible=inadmissible)
+    mine = replay_protocol(*recorder(native_env, "native"), reference)
+    assert first_difference(reference, mine) is None, (index, first_difference(reference, mine))
+    assert infos["ref"] == infos["native"]  # every info field, byte for byte
+    walk = mine["runs"][0]["steps"]
+    assert walk[-1]["won"] and walk[-1]["terminated"] and not any(s["won"] for s in walk[:-1])
+
+
+def test_parity_with_textworld_engine_on_a_seeded_sample_of_real_games(shared_dir):
+    # >= 100 games covering every split and task type: walkthrough + a run of 20 random admissible and
+    # 4 random inadmissible commands, every observation, admissible list, reward and info compared.
+    need_textworld()
+    sample = _parity_sample(shared_dir)
+    assert len(sample) >= 100
+    envs = {}
+    for split, index in sample:
+        if split not in envs:
+            path = shared_dir / "games" / f"{split}.jsonl.gz"
+            envs[split] = (ALFWorldEnv(data_dir=path, engine="textworld", expert=False),
+                           ALFWorldEnv(data_dir=path, engine="native", expert=False))
+        _compare(*envs[split], index, runs=1, admissible=20, inadmissible=4)
+
+
+def test_parity_on_generated_games(generated_file):
+    need_textworld()
+    reference = ALFWorldEnv(data_dir=generated_file, engine="textworld", expert=False)
+    native = ALFWorldEnv(data_dir=generated_file, engine="native", expert=False)
+    for index in range(native.num_games):
+        _compare(reference, native, index, runs=1, admissible=25, inadmissible=5)
+
+
+def test_expert_info_is_the_same_in_both_engines(generated_file):
+    need_textworld()
+    a = ALFWorldEnv(data_dir=generated_file, engine="textworld")
+    b = ALFWorldEnv(data_dir=generated_file, engine="native")
+    _, ia = a.reset(options={"game_index": 3})
+    _, ib = b.reset(options={"game_index": 3})
+    for command in ["look", "go to fridge 1", "fly"] + [None] * 12:
+        assert ia == ib
+        if ia["won"]:
+            break
+        command = command or ia["expert_action"]
+        ia, ib = a.step(command)[4], b.step(command)[4]
+    assert ia["won"] and ib["won"]
+
+
+def test_textworld_engine_is_not_imported_by_the_native_path():
+    code = (
+        "import hgpo_envs.alfworld.env, hgpo_envs.alfworld.native, hgpo_envs.alfworld.expert, sys\n"
+        "heavy = [m for m in ('textworld', 'alfworld', 'fast_downward', 'tatsu') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --- the expert ---------------------------------------------------------------------------------------
+
+
+def test_expert_is_never_longer_than_the_walkthrough(shared_dir):
+    # Two games per task type of each small split; the full check over all games is in the parity benchmark.
+    for split in ("valid_seen", "valid_unseen"):
+        env = ALFWorldEnv(data_dir=shared_dir / "games" / f"{split}.jsonl.gz")
+        seen: dict[str, int] = defaultdict(int)
+        for index, record in enumerate(env.game_set.games):
+            if seen[record.task_type] >= 2:
+                continue
+            seen[record.task_type] += 1
+            env.reset(options={"game_index": index})
+            plan = env.expert_plan_from_state()
+            assert plan is not None and len(plan) <= len(record.walkthrough), (split, index, plan)
+            for command in plan:
+                _, reward, terminated, _, _ = env.step(command)
+            assert terminated and reward == 1.0
+
+
+def test_expert_recovers_after_off_plan_actions(gen_env_native):
+    env = gen_env_native
+    rng = random.Random(5)
+    for index in range(0, env.num_games, 3):
+        _, info = env.reset(options={"game_index": index})
+        for _ in range(6):  # wander off
+            _, _, terminated, _, info = env.step(rng.choice(info["admissible_commands"]))
+        steps = 0
+        while not info["won"] and steps < 30:
+            assert info["expert_action"] in info["admissible_commands"]
+            _, _, terminated, _, info = env.step(info["expert_action"])
+            steps += 1
+        assert info["won"] and info["expert_action"] is None
+
+
+@pytest.fixture()
+def gen_env_native(generated_file):
+    env = ALFWorldEnv(data_dir=generated_file, engine="native")
+    yield env
+    env.close()
+
+
+# --- copies of episodes ---------------------------------------------------------------------------------
+
+
+def _play(env, commands):
+    return [env.step(c) for c in commands]
+
+
+def test_get_state_set_state_forks_an_episode(gen_env_native):
+    env = gen_env_native
+    _, info = env.reset(options={"game_index": 5})
+    env.step(info["admissible_commands"][0])
+    state = env.get_state()
+    commands = info["expert_plan"] + ["look", "inventory"]
+    first = _play(env, commands)
+    env.set_state(state)
+    assert _play(env, commands) == first
+    other = ALFWorldEnv(data_dir=env._games_key[1], engine="native")
+    other.set_state(state)
+    assert _play(other, commands) == first
+
+
+def test_pickled_environment_continues_the_episode(gen_env_native):
+    env = gen_env_native
+    _, info = env.reset(options={"game_index": 2})
+    env.step(info["expert_plan"][0])
+    blob = pickle.dumps(env)
+    assert len(blob) < 100_000  # no game set, no grounded game
+    clone = pickle.loads(blob)
+    rest = info["expert_plan"][1:]
+    assert _play(clone, rest) == _play(env, rest)
+
+
+def test_state_copy_errors_are_clear(generated_file):
+    env = ALFWorldEnv(data_dir=generated_file)
+    with pytest.raises(gym.error.ResetNeeded):
+        env.get_state()
+    with pytest.raises(TypeError, match="ALFWorldState"):
+        env.set_state("nope")
+
+
+# --- hostile input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expression", ["__import__('os').system('true')", "o.__class__", "f(o)"])
+def test_grammar_expressions_cannot_run_code(expression):
+    with pytest.raises(GrammarError, match=r"unsupported|cannot parse"):
+        parse_symbols.__wrapped__("{" + expression + "}")
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_symbol_parser_never_crashes_unexpectedly(text):
+    try:
+        symbols = parse_symbols.__wrapped__(text)
+    except GrammarError:
+        return
+    assert symbols
+
+
+@pytest.mark.parametrize("text, match", [
+    ("(define (domain x)", "unbalanced"),
+    ("(define (domain x)))", "unbalanced"),
+    ("(foo)", "define"),
+    ("(define (domain x) (:derived (p) (q)))", "unsupported domain section"),
+])
+def test_bad_domains_raise_clear_errors(text, match):
+    with pytest.raises(PddlError, match=match):
+        parse_domain(text)
+
+
+def test_bad_problem_and_logic_raise_clear_errors():
+    with pytest.raises(PddlError, match="unsupported problem section"):
+        parse_problem("(define (problem p) (:constraints x))")
+    with pytest.raises(GrammarError, match="cannot read"):
+        parse_twl2("action X { template :: \"a\"; feedback :: \"b\"; } garbage")
+    with pytest.raises(GrammarError, match="lacks a template"):
+        parse_twl2("action X { feedback :: \"b\"; }")
