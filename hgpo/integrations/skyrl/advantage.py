@@ -122,10 +122,15 @@ class StepWiseAdvantages:
 
     With ``trainer.algorithm.advantage_estimator`` one of :data:`ESTIMATORS` (and step-wise trajectories),
     ``convert_to_training_input`` copies our environments' state keys into the batch metadata and
-    ``compute_advantages_and_returns`` writes per-step advantages; options come from
-    ``trainer.algorithm.hgpo_options`` (a mapping), the discount from ``trainer.algorithm.gamma``.
-    Other estimators go to SkyRL unchanged.
+    ``compute_advantages_and_returns`` writes per-step advantages. Options: the class attribute
+    :attr:`hgpo_options` (SkyRL's ``AlgorithmConfig`` is a dataclass without a place for them), updated by
+    ``trainer.algorithm.hgpo_options`` where a config has it; the discount is ``trainer.algorithm.gamma``.
+    Other estimators go to SkyRL unchanged. SkyRL's ``validate_cfg`` accepts only estimator names in its
+    ``AdvantageEstimatorRegistry``: register the name there too.
     """
+
+    #: estimator options for :func:`hgpo_algo.compute_advantages` (e.g. ``{"K": 2, "alpha": 1.0}``)
+    hgpo_options: Mapping[str, Any] = {}
 
     def _hgpo_estimator(self) -> str | None:
         name = str(self.cfg.trainer.algorithm.advantage_estimator)
@@ -142,7 +147,7 @@ class StepWiseAdvantages:
         if name is None:
             return super().compute_advantages_and_returns(data)
         algorithm = self.cfg.trainer.algorithm
-        options = dict(getattr(algorithm, "hgpo_options", None) or {})
+        options = {**self.hgpo_options, **dict(getattr(algorithm, "hgpo_options", None) or {})}
         options.setdefault("gamma", float(algorithm.gamma))
         data["advantages"], data["returns"] = stepwise_advantages(data, name, **options)
         return data

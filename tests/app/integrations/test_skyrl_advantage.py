@@ -138,7 +138,7 @@ class SkyRLTrainerContract:
 
 
 class Trainer(StepWiseAdvantages, SkyRLTrainerContract):
-    pass
+    hgpo_options = {"K": 2, "alpha": 2.0}
 
 
 def test_trainer_mixin_routes_hgpo_names_only():
@@ -153,8 +153,11 @@ def test_trainer_mixin_routes_hgpo_names_only():
                                                       "hgpo_options": {"alpha": 0.5}}}})
     trainer = Trainer(cfg)
     data = trainer.compute_advantages_and_returns(trainer.convert_to_training_input(output, uids))
-    want, _ = stepwise_advantages(ref, "hgpo", alpha=0.5, gamma=0.95)
+    want, _ = stepwise_advantages(ref, "hgpo", K=2, alpha=0.5, gamma=0.95)  # the config's alpha wins
     torch.testing.assert_close(data["advantages"], want)
+    del cfg.trainer.algorithm.hgpo_options  # a dataclass config has none: the class attribute's options
+    data = trainer.compute_advantages_and_returns(trainer.convert_to_training_input(output, uids))
+    torch.testing.assert_close(data["advantages"], stepwise_advantages(ref, "hgpo", K=2, alpha=2.0, gamma=0.95)[0])
     cfg.trainer.algorithm.advantage_estimator = "grpo"
     data = trainer.compute_advantages_and_returns(trainer.convert_to_training_input(output, uids))
     assert "state_keys" not in data.metadata and bool((data["advantages"] == 7.0).all())
