@@ -55,7 +55,10 @@ def trainer_config(max_steps=4, **env):
     })
 
 
-async def play(tiny, config, *, uid="u0", session=0, seed=0, options=None, temperature=1.0, client=None):
+CORRIDOR_TASK = {"treasure": 2}
+
+
+async def play(tiny, config, *, uid="u0", session=0, seed=0, options=CORRIDOR_TASK, temperature=1.0, client=None):
     tokenizer, model = tiny
     loop = GymEnvAgentLoop(
         trainer_config=DictConfigWrap(config),
@@ -65,7 +68,7 @@ async def play(tiny, config, *, uid="u0", session=0, seed=0, options=None, tempe
     )
     params = {"temperature": temperature, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
     return await loop.run(params, uid=uid, session_id=session, raw_prompt=[{"role": "system", "content": "Play."}],
-                          extra_info={"seed": seed, "options": options or {"treasure": 2}})
+                          extra_info={"seed": seed, "options": options})
 
 
 def test_registered_in_verls_agent_loop_registry():
@@ -207,3 +210,31 @@ def test_v1_trainer_fields_feed_the_advantage_function(tiny):
         assert get_trainer_cls(mode) is cls and issubclass(cls, v1.StepAdvantageMixin)
     with pytest.raises(ValueError, match="lack extra_fields"):
         v1.dataproto_from_fields(data.exclude("extra_fields"))
+
+
+def test_webshop_episode_through_the_agent_loop(tiny):
+    """hgpo/WebShop-v0 (embedded server) through the loop: the answers are the scripted oracle's actions,
+    found by playing the same task beforehand; the purchase ends the episode with the WebShop score."""
+    require("flask", extra="webshop")
+    import gymnasium as gym
+
+    probe = gym.make("hgpo/WebShop-v0")
+    _, info = probe.reset(seed=3)
+    answers, done, score = [], False, 0.0
+    while not done:
+        answers.append(f"<think>buy</think><action>{info['expert_action']}</action>")
+        _, score, terminated, truncated, info = probe.step(info["expert_action"])
+        done = terminated or truncated
+    probe.close()
+
+    tokenizer, model = tiny
+    client = ScriptedModel(tokenizer, LocalGenerationClient(model, max_new_tokens=2), answers)
+    config = OmegaConf.create({
+        "actor_rollout_ref": {"rollout": {"prompt_length": 16384, "response_length": 256}},
+        "hgpo": {"env": {"env_id": "hgpo/WebShop-v0", "max_steps": 15}},
+    })
+    outputs = asyncio.run(play(tiny, config, seed=3, options=None, client=client))
+    assert len(outputs) == len(answers) and score > 0
+    assert outputs[-1].extra_fields["reward"] == pytest.approx(score)
+    assert not any(o.extra_fields["invalid"] for o in outputs)
+    assert "search" in tokenizer.decode(outputs[0].prompt_ids).lower()
