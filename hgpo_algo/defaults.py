@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ALPHA",
     "CLIP_RATIO",
+    "CONTEXT",
     "ENTROPY_COEF",
     "EPISODE_STATS",
     "GAMMA",
@@ -36,6 +37,9 @@ OMEGA = 1.0
 """GiGPO's weight of the step term."""
 NORM_MODE = "mean_std_norm"
 """Group normalisation: ``mean_std_norm`` or ``mean_norm`` (the WebShop setting)."""
+CONTEXT = "states"
+"""What HGPO's history levels compare: ``states`` (the trajectory's previous states, released) or
+``prompt`` (the history items the prompt showed, the records' ``prompt_keys``)."""
 EPISODE_STATS = "cross_steps"
 """GRPO's episode statistics: ``cross_steps`` (released code) or ``per_trajectory``."""
 CLIP_RATIO = 0.2

@@ -17,7 +17,7 @@ import numpy as np
 
 from hgpo_algo import defaults
 from hgpo_algo.grouping import EPS, NORM_MODES, Grouping, NormMode, combine_codes
-from hgpo_algo.levels import history_levels
+from hgpo_algo.levels import CONTEXTS, history_levels
 from hgpo_algo.options import MAX_HISTORY_LEVELS, OptionSpec
 from hgpo_algo.records import TrajectoryBatch
 
@@ -175,6 +175,8 @@ _HGPO_OPTIONS = {
     "mode": _MODE,
     "base_group": OptionSpec(bool, False, "add GRPO's episode advantage as one more item"),
     "episode_stats": _EPISODE_STATS,
+    "context": OptionSpec(str, defaults.CONTEXT, "what history levels compare: previous states, or the "
+                          "history items the prompt showed (the records' prompt_keys)", choices=CONTEXTS),
 }
 
 
@@ -270,6 +272,7 @@ def hgpo_advantage(
     mode: NormMode = defaults.NORM_MODE,  # type: ignore[assignment]
     base_group: bool = False,
     episode_stats: EpisodeStats = defaults.EPISODE_STATS,  # type: ignore[assignment]
+    context: str = defaults.CONTEXT,
 ) -> EstimatorOutput:
     """HGPO: a weighted mean of advantages from nested history-consistent groups.
 
@@ -277,7 +280,9 @@ def hgpo_advantage(
     two or more members with the *population* std; each member receives the item ``(j, a_j)``. Items equal
     to exactly 0 are dropped; the advantage is ``sum(rho_j * a_j) / (sum(rho_j) + eps)`` over the rest with
     ``rho_j = (j + weight_offset) ** alpha``, or 0 when no item remains. ``base_group`` adds GRPO's episode
-    advantage as one more item of weight 1 (same zero filter).
+    advantage as one more item of weight 1 (same zero filter). ``context`` picks what a level's history
+    is: the trajectory's previous states (``states``, released) or the items the prompt showed
+    (``prompt``: the records' ``prompt_keys``).
 
     Levels deeper than the longest trajectory are empty, so only ``D = min(K, longest - 1)`` levels are
     built. Diagnostics: ``level_advantages`` ``(n, D + 1)`` (NaN where the step has no item at that level)
@@ -289,7 +294,7 @@ def hgpo_advantage(
     """
     batch = inputs.batch
     n = batch.n
-    levels = history_levels(batch, K)
+    levels = history_levels(batch, K, context)
     rho = _level_weights(len(levels), alpha, weight_offset)
     weighted = np.zeros(n, dtype=np.float64)
     weights = np.zeros(n, dtype=np.float64)

@@ -14,6 +14,7 @@ step       an integer in ``[0, 2**63)`` (a float with an integral value is accep
 reward     a number (int or float, never a bool: ``true`` is not a reward), finite
 invalid    a bool (or the integers 0 and 1)
 context_keys  a list of state keys
+prompt_keys   a list of keys (strings or integers), one per history item the step's prompt showed
 ========== =====================================================================================
 """
 
@@ -30,7 +31,10 @@ import pyarrow as pa
 
 __all__ = ["FIELDS", "Describer", "StepRecordError", "check_value", "schema_columns", "short"]
 
-FIELDS: tuple[str, ...] = ("group_id", "traj_id", "step", "state_key", "reward", "invalid", "context_keys")
+FIELDS: tuple[str, ...] = (
+    "group_id", "traj_id", "step", "state_key", "reward", "invalid", "context_keys", "prompt_keys",
+)
+_KEY_LISTS = ("context_keys", "prompt_keys")
 _INT64 = 2**63
 
 
@@ -106,6 +110,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "reward": (_ok_reward, "a number"),
     "invalid": (_ok_flag, "a boolean"),
     "context_keys": (_ok_context, "a list of state keys (strings or integers)"),
+    "prompt_keys": (_ok_context, "a list of keys (strings or integers)"),
 }
 
 
@@ -118,7 +123,7 @@ def _why(name: str, v: Any) -> str:
 
 def check_value(name: str, value: Any) -> str | None:
     """Why ``value`` cannot be schema field ``name`` (a message), or None when it can."""
-    if name not in _RULES or _RULES[name][0](value) or (value is None and name in ("invalid", "context_keys")):
+    if name not in _RULES or _RULES[name][0](value) or (value is None and name in ("invalid", *_KEY_LISTS)):
         return None
     return _why(name, value)
 
@@ -169,15 +174,15 @@ def _mixed_ids(values: Sequence[Any], name: str, describe: Describer) -> StepRec
     return None
 
 
-def _mixed_context(values: Sequence[Any], describe: Describer) -> StepRecordError | None:
+def _mixed_context(values: Sequence[Any], name: str, describe: Describer) -> StepRecordError | None:
     first: tuple[int, Any] | None = None
     for i, keys in enumerate(values):
         for k in keys or ():
             if first is None:
                 first = (i, k)
             elif _kind(k) != _kind(first[1]):
-                return describe.fail(i, "context_keys", f"field 'context_keys' holds {_kind(k)} here but "
-                                                        f"{_kind(first[1])} in record {first[0]} (one type of key)")
+                return describe.fail(i, name, f"field {name!r} holds {_kind(k)} here but "
+                                              f"{_kind(first[1])} in record {first[0]} (one type of key)")
     return None
 
 
@@ -208,8 +213,8 @@ def _values_to_arrow(values: Sequence[Any], name: str, describe: Describer) -> p
         mixed = _mixed_ids(values, name, describe)
         if mixed is not None:
             raise mixed
-    if name == "context_keys":
-        mixed = _mixed_context(values, describe)
+    if name in _KEY_LISTS:
+        mixed = _mixed_context(values, name, describe)
         if mixed is not None:
             raise mixed
     raise StepRecordError(f"field {name!r} mixes value types ({', '.join(sorted(k.__name__ for k in kinds))})",

@@ -12,9 +12,11 @@ state_key  str or int   canonical key of what the agent observed before acting
 reward     float        environment reward received after this step's action
 ========== ============ ==============================================================
 
-Optional: ``invalid`` (bool, default false: the policy output could not be parsed into an action) and
+Optional: ``invalid`` (bool, default false: the policy output could not be parsed into an action),
 ``context_keys`` (state keys of the previous steps in the memory window, oldest first; checked against
-the trajectory when present). Any other field is carried through untouched.
+the trajectory when present) and ``prompt_keys`` (one key per history item the step's prompt showed,
+oldest first, computed from exactly the shown text: what HGPO's ``context="prompt"`` groups by; at most
+``step`` of them). Any other field is carried through untouched.
 
 :func:`load_batch` accepts a sequence of mappings or objects (e.g. :class:`StepRecord`), a mapping of
 columns, a pandas DataFrame or a pyarrow Table, validates it, and returns a :class:`TrajectoryBatch` whose
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 REQUIRED_FIELDS: tuple[str, ...] = ("group_id", "traj_id", "step", "state_key", "reward")
-OPTIONAL_FIELDS: tuple[str, ...] = ("invalid", "context_keys")
+OPTIONAL_FIELDS: tuple[str, ...] = ("invalid", "context_keys", "prompt_keys")
 
 
 @dataclass
@@ -68,9 +70,10 @@ class StepRecord:
     invalid: bool = False
     context_keys: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    prompt_keys: list[str] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("group_id", "traj_id", "step", "state_key", "reward", "invalid", "context_keys"):
+        for name in ("group_id", "traj_id", "step", "state_key", "reward", "invalid", "context_keys", "prompt_keys"):
             why = check_value(name, getattr(self, name))
             if why is not None or (name == "invalid" and self.invalid is None):
                 why = why or "field 'invalid' must be a boolean, got None"
@@ -86,6 +89,8 @@ class StepRecord:
         self.invalid = bool(self.invalid)
         if self.context_keys is not None:
             self.context_keys = [k if isinstance(k, str) else int(k) for k in self.context_keys]
+        if self.prompt_keys is not None:
+            self.prompt_keys = [k if isinstance(k, str) else int(k) for k in self.prompt_keys]
         if not isinstance(self.extra, dict) or not all(isinstance(k, str) for k in self.extra):
             raise StepRecordError("StepRecord: extra must be a dict with string keys", field="extra")
 
@@ -101,6 +106,8 @@ class StepRecord:
         }
         if self.context_keys is not None:
             out["context_keys"] = list(self.context_keys)
+        if self.prompt_keys is not None:
+            out["prompt_keys"] = list(self.prompt_keys)
         for name, value in self.extra.items():
             if name in out:
                 raise ValueError(f"StepRecord.extra field {name!r} clashes with a schema field")
@@ -126,6 +133,9 @@ class TrajectoryBatch:
         traj_start: int64 ``(n_trajectories,)`` canonical row of each trajectory's step 0.
         traj_length: int64 ``(n_trajectories,)`` number of steps of each trajectory.
         context_length: int64 ``(n,)`` length of each record's ``context_keys`` (-1 where absent).
+        prompt_offsets, prompt_items: the records' ``prompt_keys`` (None when no record has them):
+            row ``i`` showed the items ``prompt_items[prompt_offsets[i]:prompt_offsets[i + 1]]``, oldest
+            first, as dense int64 codes (equal keys, equal codes); ``prompt_offsets`` is ``(n + 1,)``.
     """
 
     order: np.ndarray
@@ -139,6 +149,8 @@ class TrajectoryBatch:
     traj_length: np.ndarray
     n_groups: int
     context_length: np.ndarray | None = None
+    prompt_offsets: np.ndarray | None = None
+    prompt_items: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -306,6 +318,9 @@ def load_batch(records: Any) -> TrajectoryBatch:
     context_length = None
     if cols["context_keys"] is not None:
         context_length = _check_context_keys(cols["context_keys"], key_col, key_values, order, s_key, s_step, describe)
+    prompt_offsets = prompt_items = None
+    if cols.get("prompt_keys") is not None:
+        prompt_offsets, prompt_items = _prompt_keys(cols["prompt_keys"], order, s_step, describe)
 
     return TrajectoryBatch(
         order=order.astype(np.int64),
@@ -319,7 +334,38 @@ def load_batch(records: Any) -> TrajectoryBatch:
         traj_length=lengths,
         n_groups=int(group.max()) + 1 if n else 0,
         context_length=context_length,
+        prompt_offsets=prompt_offsets,
+        prompt_items=prompt_items,
     )
+
+
+def _prompt_keys(
+    pk: pa.Array, order: np.ndarray, s_step: np.ndarray, describe: Describer
+) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """Canonical-order offsets and dense codes of ``prompt_keys``; a record shows at most ``step`` items."""
+    if pa.types.is_null(pk.type):
+        return None, None
+    if not (pa.types.is_list(pk.type) or pa.types.is_large_list(pk.type)):
+        raise _wrong_type(pk, "prompt_keys", describe)
+    pk = pk.take(pa.array(order))
+    lengths = np.asarray(pk.value_lengths().fill_null(0), dtype=np.int64)
+    too_long = lengths > s_step
+    if too_long.any():
+        row = int(np.flatnonzero(too_long)[0])
+        raise StepRecordError(
+            f"{describe(int(order[row]))}: field 'prompt_keys' has {lengths[row]} items but the step has only "
+            f"{s_step[row]} predecessors",
+            index=int(order[row]),
+            field="prompt_keys",
+        )
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    flat = pk.flatten()
+    if flat.null_count:
+        row = int(np.searchsorted(offsets, int(np.flatnonzero(np.asarray(flat.is_null()))[0]), side="right") - 1)
+        raise StepRecordError(f"{describe(int(order[row]))}: field 'prompt_keys' holds a null key",
+                              index=int(order[row]), field="prompt_keys")
+    items = np.asarray(pc.dictionary_encode(flat).indices, dtype=np.int64) if len(flat) else np.zeros(0, np.int64)
+    return offsets, items
 
 
 def _check_context_keys(

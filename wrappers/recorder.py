@@ -100,8 +100,6 @@ class EpisodeRecorder:
             if name in REQUIRED_FIELDS or name in extra or name in ("invalid", "context_keys", "prompt_keys", "payload"):
                 raise ValueError(f"info field {name!r} would overwrite a record field")
             extra[name] = info.get(name)
-        if "prompt_keys" in seen_info:
-            extra["prompt_keys"] = list(seen_info["prompt_keys"])
         if payload:
             extra["payload"] = dict(payload)
         rec = StepRecord(
@@ -112,6 +110,7 @@ class EpisodeRecorder:
             reward=reward,
             invalid=bool(invalid),
             context_keys=list(seen_info["context_keys"]) if "context_keys" in seen_info else None,
+            prompt_keys=list(seen_info["prompt_keys"]) if "prompt_keys" in seen_info else None,
             extra=extra,
         ).to_dict()
         self._step += 1

@@ -123,14 +123,21 @@ def hgpo(
     episode_stats="cross_steps",
     gamma=0.95,
     lam=0.1,
+    context="states",
 ):
     ghat = returns(records, gamma, lam)
     trajs = _trajectories(records)
-    # window[i] = the keys state_key[t-j..t] of record i, as a tuple per level j
+    # level_keys[(i, j)] = what record i must share with the others of its level-j pool
     level_keys = {}
     for idx in trajs.values():
         keys = [records[i]["state_key"] for i in idx]
         for t, i in enumerate(idx):
+            if context == "prompt":  # the current state and the last j items the prompt showed
+                shown = list(records[i]["prompt_keys"])
+                for j in range(0, min(K, len(shown)) + 1):
+                    last = tuple(shown[len(shown) - j :])
+                    level_keys[(i, j)] = (records[i]["group_id"], j, keys[t], last)
+                continue
             for j in range(0, min(K, t) + 1):
                 level_keys[(i, j)] = (records[i]["group_id"], j, tuple(keys[t - j : t + 1]))
     pools = defaultdict(list)

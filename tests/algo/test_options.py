@@ -27,6 +27,7 @@ def test_defaults_are_read_from_defaults_module():
     assert hgpo == {
         "K": defaults.HISTORY_LEVELS, "alpha": defaults.ALPHA, "weight_offset": defaults.WEIGHT_OFFSET,
         "mode": defaults.NORM_MODE, "base_group": False, "episode_stats": defaults.EPISODE_STATS,
+        "context": defaults.CONTEXT,
     }
     assert estimator_options("gigpo")["omega"] == defaults.OMEGA
     assert COMMON_OPTIONS["gamma"].default == defaults.GAMMA

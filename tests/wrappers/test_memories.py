@@ -119,3 +119,32 @@ def test_a_memory_of_your_own_plugs_in_everywhere():
     recorder.step("go east")
     recorder.step("look")
     assert len(recorder.records[1]["prompt_keys"]) == 1 and recorder.records[0]["prompt_keys"] == []
+
+
+class WindowKeyedByStates(ObservationWindow):
+    """The observation window, each shown item keyed by its observation's state key alone."""
+
+    def item_key(self, entry, text):
+        return entry.state_key
+
+
+def test_hgpo_context_on_real_rollouts():
+    """Grouping by the prompt equals grouping by states for a window keyed by its states; an actions-only
+    memory makes the states' groups mix prompts that differ, which the report measures."""
+    import numpy as np
+
+    from hgpo_algo import compute_advantages
+    from wrappers.policies import RandomAdmissible
+
+    def rollout(memory):
+        return collect_groups(ENV_ID, RandomAdmissible(3), 3, 4, seed=2, memory=memory,
+                              env_kwargs={"n_rooms": 5}, progress=False)
+
+    keyed = rollout(WindowKeyedByStates(2))
+    np.testing.assert_array_equal(compute_advantages(keyed, "hgpo", K=2).advantages,
+                                  compute_advantages(keyed, "hgpo", K=2, context="prompt").advantages)
+    actions = rollout(ActionWindow(2))
+    report = compute_advantages(actions, "hgpo", K=2, report=True).report
+    assert report[1].prompt_mixed_share > 0
+    assert not np.array_equal(compute_advantages(actions, "hgpo", K=2).advantages,
+                              compute_advantages(actions, "hgpo", K=2, context="prompt").advantages)
