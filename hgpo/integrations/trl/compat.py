@@ -11,9 +11,10 @@ construction, naming what changed.
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
-__all__ = ["TESTED_TRL", "TRLIncompatibleError", "check_trainer_attributes", "check_trl_internals"]
+__all__ = ["TESTED_TRL", "TRLIncompatibleError", "check_trainer_attributes", "check_trl_internals", "warn_if_untested"]
 
 #: The TRL versions the tests ran on (the ``trl`` extra pins this range).
 TESTED_TRL = ">=1.16,<1.17"
@@ -75,3 +76,14 @@ def check_trainer_attributes(trainer: Any, trl_version: str) -> None:
     missing = [name for name in REQUIRED_ATTRIBUTES if not hasattr(trainer, name)]
     if missing:
         raise _fail(trl_version, f"GRPOTrainer instances no longer have {', '.join(missing)}")
+
+
+def warn_if_untested(trl_version: str) -> bool:
+    """Warn (and return True) when ``trl_version`` is outside :data:`TESTED_TRL`; the checks above still run."""
+    from packaging.specifiers import SpecifierSet
+
+    if trl_version in SpecifierSet(TESTED_TRL):
+        return False
+    warnings.warn(f"TRL {trl_version} is outside the tested range trl{TESTED_TRL}: the internals the trainer "
+                  "uses were checked, but its behaviour was not tested on this version", UserWarning, stacklevel=3)
+    return True

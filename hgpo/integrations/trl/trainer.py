@@ -42,7 +42,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import pad
 
 import hgpo_envs  # noqa: F401  (registers our environment ids)
-from hgpo.integrations.trl.compat import check_trainer_attributes, check_trl_internals
+from hgpo.integrations.trl.compat import check_trainer_attributes, check_trl_internals, warn_if_untested
 from hgpo.integrations.trl.config import HGPOConfig
 from hgpo_algo.api import AdvantageResult, compute_advantages
 from wrappers import Decision, collect_groups
@@ -108,6 +108,7 @@ class HGPOGRPOTrainer(GRPOTrainer):
         peft_config: Any = None,
     ) -> None:
         check_trl_internals(GRPOTrainer, trl.__version__)
+        warn_if_untested(trl.__version__)
         if args is None:
             args = HGPOConfig(output_dir="hgpo-grpo")
         if not isinstance(args, HGPOConfig):

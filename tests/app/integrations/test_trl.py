@@ -24,7 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOTrainer
 
 from hgpo.integrations.trl import HGPOConfig, HGPOGRPOTrainer, TRLIncompatibleError, task_dataset
-from hgpo.integrations.trl.compat import check_trl_internals
+from hgpo.integrations.trl.compat import check_trl_internals, warn_if_untested
 from hgpo.integrations.trl.trainer import environment_reward
 from hgpo.trainer.tiny import make_tiny_model
 from hgpo_algo import compute_advantages
@@ -218,6 +218,11 @@ def test_a_changed_trl_internal_fails_loudly(tmp_path, tiny_path, monkeypatch):
         HGPOGRPOTrainer(model, args=config(tmp_path, tok), processing_class=tok)
     with pytest.raises(RuntimeError, match="own reward path"):
         environment_reward(prompts=["p"], completions=["c"])
+    import trl
+
+    assert not warn_if_untested(trl.__version__)  # the installed TRL is the tested one
+    with pytest.warns(UserWarning, match="outside the tested range"):
+        assert warn_if_untested("1.17.0")
 
 
 def test_command_trains_saves_and_reports(tmp_path, capsys):
