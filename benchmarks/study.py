@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from hgpo_algo import compute_advantages  # noqa: E402
+from hgpo_algo.state_keys import text_state_key  # noqa: E402
 
 GAMMA = 0.95
 EASY = {"receptacles": (4, 4), "distractors": (0, 1), "closed_containers": (0, 0), "target_copies": (0, 0)}
@@ -135,7 +136,7 @@ def explore_game(path: Path, game_index: int, horizon: int) -> GameGraph:
     ids: dict[frozenset, int] = {}
 
     def node_id() -> int:
-        facts = frozenset(map(str, env._engine.state["_facts"]))  # the engine state, for identity only
+        facts = env.get_state().engine_state.facts  # the native engine's true facts: the state's identity
         return ids.setdefault(facts, len(ids))
 
     def replay(prefix: Sequence[str]) -> dict:
@@ -220,6 +221,25 @@ class ExactValues:
         return reward + GAMMA * self.v(child, next_pointer(self.graph, k, command), t + 1)
 
 
+#: The memories of part 1's extra rows: what a prompt shows of the steps taken, as wrappers.memories do.
+MEMORIES = ("window", "actions", "full")
+
+
+def memory_prompt_keys(shown: list[tuple[int, str, str]]) -> dict[str, list[str]]:
+    """``prompt_keys`` under each memory: one key per history item the prompt would show, of its text.
+
+    ``window``: the last 2 (observation, action) items; ``actions``: the last 2 actions only; ``full``: every
+    item. An item's text names its step number, observation (its state key stands for the text, one to
+    one) and action, as the wrappers' templates render them.
+    """
+    window = [text_state_key(f"[step {i}] observation: {key}\n[step {i}] action: {c}") for i, key, c in shown]
+    return {
+        "prompt_window": window[-2:],
+        "prompt_actions": [text_state_key(f"[step {i}] {c}") for i, _, c in shown][-2:],
+        "prompt_full": window,
+    }
+
+
 def sample_groups(graph: GameGraph, values: ExactValues, game: int, n_groups: int, group_size: int, horizon: int,
                   epsilon: float, rng: np.random.Generator, first_group: int) -> list[dict[str, Any]]:
     """Step records of ``n_groups`` groups of ``group_size`` rollouts, each with its exact ``true_advantage``."""
@@ -228,6 +248,7 @@ def sample_groups(graph: GameGraph, values: ExactValues, game: int, n_groups: in
         for i in range(group_size):
             node, k, key = graph.root, 0, graph.root_key
             keys: list[str] = []
+            shown: list[tuple[int, str, str]] = []  # (step number, state key, command) of the steps taken
             for t in range(horizon):
                 commands, probs = policy_probs(graph, node, k, epsilon)
                 command = commands[int(rng.choice(len(commands), p=probs))]
@@ -237,8 +258,10 @@ def sample_groups(graph: GameGraph, values: ExactValues, game: int, n_groups: in
                     "reward": reward, "invalid": False, "true_advantage": values.q(node, k, t, command) - values.v(node, k, t),
                     "cell": f"{game}|{node}|{k}|{t}|{command}",
                     "window_cell": f"{game}|{'|'.join(keys[-2:])}|{key}|{command}",
+                    **memory_prompt_keys(shown),
                 })
                 keys.append(key)
+                shown.append((t + 1, key, command))
                 node, k, key = child, next_pointer(graph, k, command), next_key
                 if won:
                     break
@@ -318,8 +341,36 @@ def run_estimator_quality(cfg: StudyConfig, games_path: Path, bar: tqdm) -> dict
             row["zero_fraction"] = float(np.mean(norm == 0))
             rows.append(row)
             bar.update(1)
+        rows += memory_rows(records, truth, cells, wcells, n, wins)
     results["rows"] = rows
     return results
+
+
+def memory_rows(records: list[dict[str, Any]], truth: np.ndarray, cells: np.ndarray, wcells: np.ndarray, n: int,
+                wins: dict[str, float]) -> list[dict[str, Any]]:
+    """HGPO K=2 a=1 grouped by states and by each memory's prompt: bias and variance against the truth."""
+    import warnings
+
+    rows = []
+    for memory in MEMORIES:
+        shown = [{**r, "prompt_keys": r[f"prompt_{memory}"]} for r in records]
+        for context in ("states", "prompt"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                raw = compute_advantages(shown, "hgpo", K=2, alpha=1.0, mode="mean_norm", context=context).advantages
+                norm = compute_advantages(shown, "hgpo", K=2, alpha=1.0, context=context).advantages
+            row: dict[str, Any] = {"N": n, "estimator": f"HGPO K=2 a=1, {memory} memory, context={context}",
+                                   "memory": memory, "context": context, "steps": len(records),
+                                   "success_rate": float(np.mean(list(wins.values())))}
+            row.update(_cell_stats(raw, truth, cells))
+            w = _cell_stats(raw, truth, wcells)
+            row["window_bias2"], row["window_variance"] = w["bias2"], w["variance"]
+            informative = (np.abs(truth) > 1e-3) & (norm != 0)
+            row["corr"] = float(np.corrcoef(norm, truth)[0, 1]) if norm.std() > 0 else 0.0
+            row["sign_agreement"] = float(np.mean(np.sign(norm[informative]) == np.sign(truth[informative])))
+            row["zero_fraction"] = float(np.mean(norm == 0))
+            rows.append(row)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------
