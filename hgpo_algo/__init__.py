@@ -23,7 +23,11 @@ _EXPORTS = {
     "context_report": "hgpo_algo.diagnostics",
     "format_report": "hgpo_algo.diagnostics",
     "ESTIMATORS": "hgpo_algo.estimators",
+    "check_options": "hgpo_algo.estimators",
     "estimator_options": "hgpo_algo.estimators",
+    "option_specs": "hgpo_algo.estimators",
+    "OptionSpec": "hgpo_algo.options",
+    "open_writer": "hgpo_algo.record_io",
     "register_estimator": "hgpo_algo.estimators",
     "REQUIRED_FIELDS": "hgpo_algo.records",
     "StepRecord": "hgpo_algo.records",
@@ -38,14 +42,18 @@ __all__ = [
     "REQUIRED_FIELDS",
     "AdvantageResult",
     "LevelReport",
+    "OptionSpec",
     "StepRecord",
     "StepRecordError",
     "TrajectoryBatch",
+    "check_options",
     "compute_advantages",
     "context_report",
     "estimator_options",
     "format_report",
     "load_batch",
+    "open_writer",
+    "option_specs",
     "register_estimator",
     "text_state_key",
 ]
@@ -53,7 +61,15 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from hgpo_algo.api import AdvantageResult, compute_advantages
     from hgpo_algo.diagnostics import LevelReport, context_report, format_report
-    from hgpo_algo.estimators import ESTIMATORS, estimator_options, register_estimator
+    from hgpo_algo.estimators import (
+        ESTIMATORS,
+        check_options,
+        estimator_options,
+        option_specs,
+        register_estimator,
+    )
+    from hgpo_algo.options import OptionSpec
+    from hgpo_algo.record_io import open_writer
     from hgpo_algo.records import REQUIRED_FIELDS, StepRecord, StepRecordError, TrajectoryBatch, load_batch
     from hgpo_algo.state_keys import text_state_key
 
@@ -81,6 +97,10 @@ def _load(module: str) -> Any:
         from hgpo_algo import estimators as loaded
     elif module == "hgpo_algo.records":
         from hgpo_algo import records as loaded
+    elif module == "hgpo_algo.options":
+        from hgpo_algo import options as loaded
+    elif module == "hgpo_algo.record_io":
+        from hgpo_algo import record_io as loaded
     else:
         from hgpo_algo import state_keys as loaded
     return loaded
