@@ -1,13 +1,17 @@
-"""Stock TextWorld/ALFWorld engine against ours, on the same games and actions, in one run.
+"""Stock TextWorld/ALFWorld, our TextWorld-backed engine and our native engine, same games and actions, one run.
 
 Stock = ``textworld.envs.PddlEnv`` wrapped by ALFWorld's ``AlfredDemangler(shuffle=False)`` (what
-ALFWorld's ``AlfredTWEnv`` runs per game); ours = ``hgpo_envs.alfworld.engine.FastPddlEnv``. For each game
-the stock engine picks uniformly random admissible commands; ours then replays exactly those commands and
-every observation and admissible list is compared (the run fails if any differs). Prints medians (ms) of
-load, first reset, load + first reset (what a new game costs), a second reset of the same game, and step,
-with the ratios. Goals: step >= 4x, new-game reset >= 3x.
+ALFWorld's ``AlfredTWEnv`` runs per game); textworld = ``hgpo_envs.alfworld.engine.FastPddlEnv``
+(``engine="textworld"``); native = ``hgpo_envs.alfworld.native.NativeEngine`` (``engine="native"``, the
+default). For each game the stock engine picks uniformly random admissible commands; the others replay
+exactly those commands and every observation, admissible list and win is compared (the run fails if any
+differs). Prints medians (ms) of load, first reset, load + first reset (what a new game costs; the native
+engine's per-process game cache is cleared first), a second reset of the same game, and step, with the
+native engine's ratios against both; then the native engine's memory per environment (RSS growth with
+``--memory-envs`` engines each holding a different game). Goals (issue 14): step <= 0.2 ms, new game
+<= 10 ms, reset <= 1 ms, <= 20 MB per environment, 128 environments under 1 GB.
 
-    python benchmarks/alfworld.py [--games 20] [--steps 30] [--seed 0] [--data ../shared/data/alfworld]
+    python benchmarks/alfworld.py [--games 20] [--steps 30] [--seed 0] [--memory-envs 128] [--data ../shared/data/alfworld]
 
 Without real data (no ``--data`` folder) it runs on generated games.
 """
@@ -15,6 +19,8 @@ Without real data (no ``--data`` folder) it runs on generated games.
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import random
 import statistics
 import sys
@@ -54,62 +60,152 @@ def _timed(fn):
     return out, (time.perf_counter() - start) * 1000.0
 
 
+class _Stock:
+    """Stock TextWorld + ALFWorld's demangler, behind the (feedback, admissible, won) interface."""
+
+    def __init__(self, fast: bool) -> None:
+        import textworld
+
+        infos = textworld.EnvInfos(won=True, admissible_commands=True)
+        if fast:
+            from hgpo_envs.alfworld.engine import FastPddlEnv
+
+            self.env = FastPddlEnv(infos)
+        else:
+            from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
+            from textworld.envs import PddlEnv
+
+            self.env = AlfredDemangler(shuffle=False)(PddlEnv(infos))
+
+    def load(self, game: dict) -> None:
+        self.env.load(game)
+
+    def reset(self) -> tuple:
+        state = self.env.reset()
+        return state.feedback, state["admissible_commands"], state["won"]
+
+    def step(self, command: str) -> tuple:
+        state = self.env.step(command)[0]
+        return state.feedback, state["admissible_commands"], state["won"]
+
+
+class _Native:
+    def __init__(self) -> None:
+        from hgpo_envs.alfworld.native import NativeEngine
+
+        self.env = NativeEngine()
+
+    def load(self, game: dict) -> None:
+        from hgpo_envs.alfworld import native
+
+        native._GAMES.clear()  # a new game: nothing cached for it
+        self.env.load(game)
+
+    def reset(self) -> tuple:
+        return self.env.reset()[:3]
+
+    def step(self, command: str) -> tuple:
+        return self.env.step(command)[:3]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _memory(data: Path, n: int, seed: int) -> tuple[float, float, float]:
+    """Native engines each holding a different game: (traced MB per environment, RSS growth MB for all n,
+    RSS of the process MB)."""
+    import tracemalloc
+
+    from hgpo_envs.alfworld import native
+    from hgpo_envs.alfworld.native import NativeEngine
+
+    games, _ = _games(data, n, seed + 1)
+    gc.collect()
+    native._GAMES.clear()
+    saved = native._GAMES_SIZE
+    native._GAMES_SIZE = n + 1
+    try:
+        base = _rss_mb()
+        tracemalloc.start()
+        engines = []
+        for game in games:
+            engine = NativeEngine()
+            engine.load(game)
+            engine.reset()
+            engines.append(engine)
+        gc.collect()
+        traced, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        total = _rss_mb()
+        used = total - base
+    finally:
+        native._GAMES_SIZE = saved
+        native._GAMES.clear()
+    return traced / 2**20 / len(games), used, total
+
+
+ENGINES = ("stock", "textworld", "native")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--games", type=int, default=20)
     parser.add_argument("--steps", type=int, default=30, help="random admissible commands per game")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--memory-envs", type=int, default=128, help="native environments held for the memory figure")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args(argv)
 
-    import textworld
-    from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
-    from textworld.envs import PddlEnv
-
-    from hgpo_envs.alfworld.engine import FastPddlEnv
-
     games, source = _games(args.data, args.games, args.seed)
-    infos = textworld.EnvInfos(won=True, admissible_commands=True)
-    stock = AlfredDemangler(shuffle=False)(PddlEnv(infos))
-    ours = FastPddlEnv(infos)
+    engines = {"stock": _Stock(fast=False), "textworld": _Stock(fast=True), "native": _Native()}
     rng = random.Random(args.seed)
-    times: dict[str, dict[str, list[float]]] = {name: {} for name in ("stock", "ours")}
+    times: dict[str, dict[str, list[float]]] = {name: {} for name in ENGINES}
     mismatches = steps_total = 0
     for game in games:
         transcripts = {}
         commands: list[str] = []
-        for name, env in (("stock", stock), ("ours", ours)):
-            t = times[name]
+        for name in ENGINES:
+            env, t = engines[name], times[name]
             _, ms_load = _timed(lambda env=env, game=game: env.load(game))
             state, ms_reset = _timed(env.reset)
             t.setdefault("load", []).append(ms_load)
             t.setdefault("first reset", []).append(ms_reset)
             t.setdefault("load + first reset", []).append(ms_load + ms_reset)
-            transcript = [(state.feedback, state["admissible_commands"])]
+            transcript = [tuple(state)]
             for i in range(args.steps):
                 if name == "stock":
-                    commands.append(rng.choice(state["admissible_commands"]))
-                (state, _, _), ms = _timed(lambda env=env, c=commands[i]: env.step(c))
+                    commands.append(rng.choice(state[1]))
+                state, ms = _timed(lambda env=env, c=commands[i]: env.step(c))
                 t.setdefault("step", []).append(ms)
-                transcript.append((state.feedback, state["admissible_commands"], state["won"]))
+                transcript.append(tuple(state))
             _, ms = _timed(env.reset)
             t.setdefault("reset again", []).append(ms)
             transcripts[name] = transcript
         steps_total += args.steps
-        mismatches += sum(a != b for a, b in zip(transcripts["stock"], transcripts["ours"], strict=True))
+        for name in ("textworld", "native"):
+            mismatches += sum(a != b for a, b in zip(transcripts["stock"], transcripts[name], strict=True))
 
     print(f"ALFWorld engine benchmark: {source}, {args.steps} random admissible commands each "
           f"({steps_total} steps per engine)")
-    print(f"{'median ms':<20} {'stock':>10} {'ours':>10} {'speed-up':>9}")
+    print(f"{'median ms':<20} {'stock':>9} {'textworld':>10} {'native':>9} {'vs stock':>9} {'vs textworld':>13}")
+    med = {name: {k: statistics.median(v) for k, v in times[name].items()} for name in ENGINES}
     for key in ("load", "first reset", "load + first reset", "reset again", "step"):
-        s, o = statistics.median(times["stock"][key]), statistics.median(times["ours"][key])
-        print(f"{key:<20} {s:>10.1f} {o:>10.1f} {s / o:>8.1f}x")
-    step_ratio = statistics.median(times["stock"]["step"]) / statistics.median(times["ours"]["step"])
-    reset_ratio = (statistics.median(times["stock"]["load + first reset"])
-                   / statistics.median(times["ours"]["load + first reset"]))
-    print(f"transcript mismatches: {mismatches} of {steps_total + len(games)} observations")
-    print(f"goals: step >= 4x: {'met' if step_ratio >= 4 else 'NOT met'} ({step_ratio:.1f}x); "
-          f"new-game reset >= 3x: {'met' if reset_ratio >= 3 else 'NOT met'} ({reset_ratio:.1f}x)")
+        s, tw, n = med["stock"][key], med["textworld"][key], med["native"][key]
+        print(f"{key:<20} {s:>9.2f} {tw:>10.2f} {n:>9.3f} {s / n:>8.1f}x {tw / n:>12.1f}x")
+    per_env, total, rss = _memory(args.data, args.memory_envs, args.seed)
+    print(f"native memory: {per_env:.2f} MB per environment (traced), {args.memory_envs} environments with "
+          f"distinct games: +{total:.0f} MB RSS, process RSS {rss:.0f} MB")
+    print(f"transcript mismatches (textworld and native vs stock): {mismatches} of {2 * (steps_total + len(games))}")
+    goals = {
+        "step <= 0.2 ms": med["native"]["step"] <= 0.2,
+        "new game <= 10 ms": med["native"]["load + first reset"] <= 10,
+        "reset of the same game <= 1 ms": med["native"]["reset again"] <= 1,
+        "<= 20 MB per environment": per_env <= 20,
+        f"{args.memory_envs} environments in one process < 1 GB": rss < 1024,
+    }
+    print("goals: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in goals.items()))
     return 1 if mismatches else 0
 
 

@@ -85,6 +85,7 @@ class NativeGame:
                 neg = frozenset(f for f, v in pre if not v)
                 variants.append((pos, neg, add, delete, cond))
             self.ops.append(_Op(len(self.ops), op.name, op.args, mapping, variants))
+        g.operators = []  # now held as self.ops
         # Index every variant by its rarest positive precondition fact; variants without one are always checked.
         frequency: dict[tuple, int] = defaultdict(int)
         for op in self.ops:

@@ -428,6 +428,7 @@ def ground(domain: Domain, problem: Problem) -> Grounding:
 
     operators: dict[tuple[str, tuple], Operator] = {}
     schema_by_name = {s[0].name: s for s in schemas}
+    interned: dict[tuple, tuple] = {f: f for f in reachable}  # one tuple object per fact: less memory
     for (name, args, index, _), binding in grounded.items():
         action, conjuncts, adds, dels, conds = schema_by_name[name]
         literals, _ = conjuncts[index]
@@ -437,6 +438,7 @@ def ground(domain: Domain, problem: Problem) -> Grounding:
             if pred == "=" or pred not in fluents_f:
                 continue  # checked while grounding
             fact = (pred, *(_bind(t, binding) for t in terms))
+            fact = interned.setdefault(fact, fact)
             if positive and fact not in reachable:
                 feasible = False
                 break
@@ -446,8 +448,8 @@ def ground(domain: Domain, problem: Problem) -> Grounding:
             pre[fact] = positive
         if not feasible:
             continue
-        add = [(p, *(_bind(t, binding) for t in terms)) for p, terms in adds]
-        delete = [(p, *(_bind(t, binding) for t in terms)) for p, terms in dels]
+        add = [interned.setdefault(f, f) for f in ((p, *(_bind(t, binding) for t in terms)) for p, terms in adds)]
+        delete = [interned.setdefault(f, f) for f in ((p, *(_bind(t, binding) for t in terms)) for p, terms in dels)]
         add_set = set(add)
         delete = [f for f in delete if f not in add_set]
         # Effects that cannot change the state given the precondition are dropped (fast-downward).
