@@ -8,7 +8,7 @@ PIP := PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip
 
 # What the main job needs, and what the test suite needs on top of it.
 DEMO_EXTRAS ?= plot,envs,webshop,alfworld
-TEST_EXTRAS ?= dev,plot,envs,ray,train,webshop,browser,alfworld,textworld,sb3,minilm,trl
+TEST_EXTRAS ?= dev,plot,envs,ray,train,webshop,browser,alfworld,textworld,sb3,minilm,trl,skyrl
 # The CPU build of torch: on our machines this exact version is a local wheel; any other spec pulls a
 # multi-GB CUDA build. Installed before the extras so that their `torch>=2.1` is already satisfied.
 TORCH ?= torch==2.13.0
@@ -61,4 +61,4 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/rollouts.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis out
+	rm -rf $(VENV) $(VERL_VENV) .pytest_cache .ruff_cache .hypothesis out
