@@ -3,7 +3,7 @@
 Stock = ``textworld.envs.PddlEnv`` wrapped by ALFWorld's ``AlfredDemangler(shuffle=False)`` (what
 ALFWorld's ``AlfredTWEnv`` runs per game); textworld = ``hgpo_envs.alfworld.engine.FastPddlEnv``
 (``engine="textworld"``); native = ``hgpo_envs.alfworld.native.NativeEngine`` (``engine="native"``, the
-default). For each game the stock engine picks uniformly random admissible commands; the others replay
+default; ``native+disk``: the same engine reading its on-disk cache of grounded games). For each game the stock engine picks uniformly random admissible commands; the others replay
 exactly those commands and every observation, admissible list and win is compared (the run fails if any
 differs). Prints medians (ms) of load, first reset, load + first reset (what a new game costs; the native
 engine's per-process game cache is cleared first), a second reset of the same game, and step, with the
@@ -90,16 +90,32 @@ class _Stock:
 
 
 class _Native:
-    def __init__(self) -> None:
+    """The native engine; ``disk=False`` grounds every new game, ``disk=True`` reads the on-disk cache of
+    grounded games (made by the ``disk=False`` pass of the same game, as a second process would find it)."""
+
+    def __init__(self, disk: bool) -> None:
         from hgpo_envs.alfworld.native import NativeEngine
 
         self.env = NativeEngine()
+        self.disk = disk
 
     def load(self, game: dict) -> None:
         from hgpo_envs.alfworld import native
 
-        native._GAMES.clear()  # a new game: nothing cached for it
-        self.env.load(game)
+        native._GAMES.clear()  # a new game for this process: nothing cached in memory
+        saved = os.environ.get("HGPO_ALFWORLD_CACHE")
+        if not self.disk:
+            os.environ["HGPO_ALFWORLD_CACHE"] = "off"
+        try:
+            self.env.load(game)
+        finally:
+            if saved is None:
+                os.environ.pop("HGPO_ALFWORLD_CACHE", None)
+            else:
+                os.environ["HGPO_ALFWORLD_CACHE"] = saved
+        if not self.disk:  # leave the grounded game on disk for the cached pass
+            native._to_disk(native._cache_file(game["pddl_domain"], game["grammar"], game["pddl_problem"]),
+                            native._GAMES[(game["pddl_domain"], game["grammar"], game["pddl_problem"])])
 
     def reset(self) -> tuple:
         return self.env.reset()[:3]
@@ -146,7 +162,7 @@ def _memory(data: Path, n: int, seed: int) -> tuple[float, float, float]:
     return traced / 2**20 / len(games), used, total
 
 
-ENGINES = ("stock", "textworld", "native")
+ENGINES = ("stock", "textworld", "native", "native+disk")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     games, source = _games(args.data, args.games, args.seed)
-    engines = {"stock": _Stock(fast=False), "textworld": _Stock(fast=True), "native": _Native()}
+    engines = {"stock": _Stock(fast=False), "textworld": _Stock(fast=True), "native": _Native(disk=False),
+               "native+disk": _Native(disk=True)}
     rng = random.Random(args.seed)
     times: dict[str, dict[str, list[float]]] = {name: {} for name in ENGINES}
     mismatches = steps_total = 0
@@ -184,23 +201,26 @@ def main(argv: list[str] | None = None) -> int:
             t.setdefault("reset again", []).append(ms)
             transcripts[name] = transcript
         steps_total += args.steps
-        for name in ("textworld", "native"):
+        for name in ENGINES[1:]:
             mismatches += sum(a != b for a, b in zip(transcripts["stock"], transcripts[name], strict=True))
 
     print(f"ALFWorld engine benchmark: {source}, {args.steps} random admissible commands each "
           f"({steps_total} steps per engine)")
-    print(f"{'median ms':<20} {'stock':>9} {'textworld':>10} {'native':>9} {'vs stock':>9} {'vs textworld':>13}")
+    print(f"{'median ms':<20} {'stock':>9} {'textworld':>10} {'native':>9} {'vs stock':>9} {'vs textworld':>13}"
+          f" {'native+disk':>12} {'vs stock':>9} {'vs textworld':>13}")
     med = {name: {k: statistics.median(v) for k, v in times[name].items()} for name in ENGINES}
     for key in ("load", "first reset", "load + first reset", "reset again", "step"):
-        s, tw, n = med["stock"][key], med["textworld"][key], med["native"][key]
-        print(f"{key:<20} {s:>9.2f} {tw:>10.2f} {n:>9.3f} {s / n:>8.1f}x {tw / n:>12.1f}x")
+        s, tw, n, d = (med[name][key] for name in ENGINES)
+        print(f"{key:<20} {s:>9.2f} {tw:>10.2f} {n:>9.3f} {s / n:>8.1f}x {tw / n:>12.1f}x"
+              f" {d:>12.3f} {s / d:>8.1f}x {tw / d:>12.1f}x")
     per_env, total, rss = _memory(args.data, args.memory_envs, args.seed)
     print(f"native memory: {per_env:.2f} MB per environment (traced), {args.memory_envs} environments with "
           f"distinct games: +{total:.0f} MB RSS, process RSS {rss:.0f} MB")
     print(f"transcript mismatches (textworld and native vs stock): {mismatches} of {2 * (steps_total + len(games))}")
     goals = {
         "step <= 0.2 ms": med["native"]["step"] <= 0.2,
-        "new game <= 10 ms": med["native"]["load + first reset"] <= 10,
+        "new game <= 10 ms (grounded now)": med["native"]["load + first reset"] <= 10,
+        "new game <= 10 ms (disk cache)": med["native+disk"]["load + first reset"] <= 10,
         "reset of the same game <= 1 ms": med["native"]["reset again"] <= 1,
         "<= 20 MB per environment": per_env <= 20,
         f"{args.memory_envs} environments in one process < 1 GB": rss < 1024,

@@ -65,8 +65,10 @@ class ALFWorldEnv(gym.Env[str, str]):
             ``"textworld"`` (TextWorld's PDDL engine with our caches; needs the ``textworld`` extra). Both
             give byte-identical observations, admissible lists, rewards and ``info``
             (``benchmarks/alfworld_parity.py``).
-        expert: compute ``info["expert_action"]`` (a shortest-plan search, :mod:`hgpo_envs.alfworld.expert`;
-            its plan is kept while the agent follows it). ``False`` leaves the key out and saves the search.
+        expert: add ``info["expert_action"]`` (a shortest-plan search, :mod:`hgpo_envs.alfworld.expert`,
+            tens of milliseconds to seconds per new state; the plan is kept while the agent follows it).
+            Off by default so that rollouts pay no search; ``wrappers.policies.Expert`` then follows
+            ``expert_plan`` (the stored walkthrough) and needs ``expert=True`` to recover off plan.
 
     ``reset(seed=s)`` picks the same game for the same seed; ``reset(options={"game_index": i})`` plays
     game i of the split (``0 <= i < num_games``), the way to enumerate an evaluation split.
@@ -76,7 +78,7 @@ class ALFWorldEnv(gym.Env[str, str]):
     BLAKE2b-128 hex of its text, the same in every process), ``expert_plan``
     (the stored walkthrough), ``is_action_valid`` (the command was admissible; ``True`` at reset),
     ``moves`` (successful commands so far), ``expert_action`` (the next command of a shortest winning plan
-    from the current state, ``None`` when won or no plan is found within the search budget; with
+    from the current state, ``None`` when won or no plan is found within the search budget; only with
     ``expert=True``).
 
     ``env.unwrapped.get_state()`` / ``set_state(state)`` copy and restore an episode (native engine; the
@@ -100,7 +102,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         generator_seed: int = 0,
         render_mode: str | None = None,
         engine: str = "native",
-        expert: bool = True,
+        expert: bool = False,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; known: {self.metadata['render_modes']}")

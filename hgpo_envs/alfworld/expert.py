@@ -1,6 +1,6 @@
 """An expert for ALFWorld from any state: the next command of a shortest winning plan.
 
-Uniform-cost search over native states (:class:`hgpo_envs.alfworld.native.NativeGame`), bounded by a
+A* search (admissible estimate: goal facts still missing) over native states (:class:`hgpo_envs.alfworld.native.NativeGame`), bounded by a
 node budget. A search step is one useful action, preceded by a ``go to`` when it must happen elsewhere
 (cost 2, else 1); a lone ``go to`` is a step only when it wins. This loses no optimal plan: ``go to``
 reaches any receptacle in one move, so an optimal plan never has two ``go to`` in a row nor one that
@@ -78,6 +78,7 @@ class _Plan:
                 rest = tuple(f for f in pos if f[0] != _LOCATION)
                 self.actions.append((op, variant, loc, rest, neg))
         self.object_type = {o for o, t in g.objects.items() if t == "object"}
+        self._heuristic_setup(game)
         # Actions on goal objects only (always considered), and those also involving one other object.
         self.goal_actions: list[tuple] = []
         self.by_object: dict[str, list[tuple]] = defaultdict(list)
@@ -87,6 +88,69 @@ class _Plan:
                 self.goal_actions.append(entry)
             elif len(others) == 1:
                 self.by_object[next(iter(others))].append(entry)
+
+
+    def _heuristic_setup(self, game: NativeGame) -> None:
+        """Goal bindings that satisfy the goal's static literals, each with its fluent goal facts, for an
+        admissible A* estimate: unsatisfied goal facts (of the best binding) divided by the most goal facts
+        one action adds. Too many bindings: no estimate (plain uniform-cost search)."""
+        g = game.grounding
+        goal_preds = {lit[1] for literals, _ in g.goal for lit in literals if lit[1] in g.fluents}
+        most = 1
+        for op in game.ops:
+            for variant in op.variants:
+                most = max(most, sum(1 for f in variant[2] if f[0] in goal_preds))
+        self.max_goal_adds = most
+        self.bindings: list[tuple[tuple, tuple]] | None = []
+        for literals, variables in g.goal:
+            domains = []
+            for var, type_ in variables:
+                cands = [o for o, t in g.objects.items() if game.domain.is_subtype(t, type_)]
+                for positive, pred, terms in literals:
+                    if pred in g.fluents or pred == "=" or var not in terms:
+                        continue
+                    if any(t.startswith("?") and t != var for t in terms):
+                        continue
+                    cands = [o for o in cands if ((pred, *(o if t == var else t for t in terms)) in g.static) == positive]
+                domains.append(cands)
+            count = 1
+            for d in domains:
+                count *= max(1, len(d))
+            if count > 3000 or any(lit[1] in g.fluents and not lit[0] for lit in literals):
+                self.bindings = None
+                return
+            names = [v for v, _ in variables]
+            for values in itertools.product(*domains):
+                binding = dict(zip(names, values, strict=True))
+                ok = True
+                fluent_pos, fluent_neg = [], []
+                for positive, pred, terms in literals:
+                    args = tuple(binding.get(t, t) for t in terms)
+                    if pred == "=":
+                        ok = (args[0] == args[1]) == positive
+                    elif pred not in g.fluents:
+                        ok = ((pred, *args) in g.static) == positive
+                    elif positive:
+                        fluent_pos.append((pred, *args))
+                    else:
+                        fluent_neg.append((pred, *args))
+                    if not ok:
+                        break
+                if ok:
+                    self.bindings.append((tuple(fluent_pos), tuple(fluent_neg)))
+
+    def estimate(self, state: frozenset) -> int:
+        """A lower bound of the remaining plan cost."""
+        if not self.bindings:
+            return 0
+        best = None
+        for pos, neg in self.bindings:
+            missing = sum(1 for f in pos if f not in state) + sum(1 for f in neg if f in state)
+            if best is None or missing < best:
+                best = missing
+                if best == 0:
+                    break
+        return -(-best // self.max_goal_adds)
 
 
 _PLANS: dict[int, tuple[NativeGame, _Plan]] = {}
@@ -127,11 +191,11 @@ def expert_plan(game: NativeGame, state: frozenset, budget: int = DEFAULT_BUDGET
 
     counter = itertools.count()
     start_key = key(state)
-    frontier = [(0, next(counter), state, ())]
+    frontier = [(data.estimate(state), 0, next(counter), state, ())]
     best = {start_key: 0}
     expanded = 0
     while frontier and expanded < budget:
-        cost, _, s, plan = heapq.heappop(frontier)
+        _, cost, _, s, plan = heapq.heappop(frontier)
         if best.get(key(s), cost) < cost:
             continue
         if game.won(s):
@@ -196,5 +260,5 @@ def expert_plan(game: NativeGame, state: frozenset, budget: int = DEFAULT_BUDGET
             c = cost + step_cost
             if c < best.get(k, c + 1):
                 best[k] = c
-                heapq.heappush(frontier, (c, next(counter), s2, plan + commands))
+                heapq.heappush(frontier, (c + data.estimate(s2), c, next(counter), s2, plan + commands))
     return None

@@ -90,8 +90,8 @@ def test_parity_on_generated_games(generated_file):
 
 def test_expert_info_is_the_same_in_both_engines(generated_file):
     need_textworld()
-    a = ALFWorldEnv(data_dir=generated_file, engine="textworld")
-    b = ALFWorldEnv(data_dir=generated_file, engine="native")
+    a = ALFWorldEnv(data_dir=generated_file, engine="textworld", expert=True)
+    b = ALFWorldEnv(data_dir=generated_file, engine="native", expert=True)
     _, ia = a.reset(options={"game_index": 3})
     _, ib = b.reset(options={"game_index": 3})
     for command in ["look", "go to fridge 1", "fly"] + [None] * 12:
@@ -150,7 +150,7 @@ def test_expert_recovers_after_off_plan_actions(gen_env_native):
 
 @pytest.fixture()
 def gen_env_native(generated_file):
-    env = ALFWorldEnv(data_dir=generated_file, engine="native")
+    env = ALFWorldEnv(data_dir=generated_file, engine="native", expert=True)
     yield env
     env.close()
 
@@ -171,7 +171,7 @@ def test_get_state_set_state_forks_an_episode(gen_env_native):
     first = _play(env, commands)
     env.set_state(state)
     assert _play(env, commands) == first
-    other = ALFWorldEnv(data_dir=env._games_key[1], engine="native")
+    other = ALFWorldEnv(data_dir=env._games_key[1], engine="native", expert=True)
     other.set_state(state)
     assert _play(other, commands) == first
 
