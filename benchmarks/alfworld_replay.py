@@ -2,7 +2,7 @@
 
 Every walkthrough must win: each command admissible when issued, the win exactly on the last one.
 
-    python benchmarks/alfworld_replay.py --split valid_seen [--data ../shared/data/alfworld] [--workers 2]
+    python benchmarks/alfworld_replay.py --split valid_seen [--data ../shared/data/alfworld] [--workers 2] [--engine native|textworld]
     python benchmarks/alfworld_replay.py --split generated --games 200
 
 Splits: train, valid_seen, valid_unseen, valid_train (packed files under --data/games/), or generated.
@@ -68,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--games", type=int, default=120, help="size of the generated split")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated split")
+    parser.add_argument("--engine", default="native", choices=["native", "textworld"])
     args = parser.parse_args(argv)
 
     from hgpo_envs.alfworld.env import ALFWorldEnv
 
-    kwargs = _env_kwargs(args)
+    kwargs = {**_env_kwargs(args), "engine": args.engine}
     n = ALFWorldEnv(**kwargs).num_games if args.split != "generated" else args.games
     chunks = [list(range(w, n, args.workers)) for w in range(args.workers)]
     start = time.perf_counter()
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     wins = sum(r[2] for r in results)
     by_type_total = Counter(r[1] for r in results)
     by_type_won = Counter(r[1] for r in results if r[2])
-    print(f"split {args.split}: {wins}/{len(results)} walkthroughs won "
+    print(f"split {args.split} ({args.engine} engine): {wins}/{len(results)} walkthroughs won "
           f"({wall:.0f} s wall on {args.workers} processes, median {statistics.median(r[4] for r in results):.2f} s "
           "per game incl. load and reset)")
     for task_type in sorted(by_type_total):

@@ -405,11 +405,18 @@ def ground(domain: Domain, problem: Problem) -> Grounding:
     for f in sorted(init):
         facts_by_pred.add(f)
     grounded: dict[tuple, dict] = {}
+    # A conjunct is joined again only when a predicate of its positive literals gained facts since.
+    version: dict[str, int] = defaultdict(int)
+    last_seen: dict[tuple[str, int], tuple] = {}
     changed = True
     while changed:
         changed = False
         for action, conjuncts, adds, _dels, conds in schemas:
             for index, (literals, exist_vars) in enumerate(conjuncts):
+                inputs = tuple(version[lit[1]] for lit in literals if lit[0] and lit[1] != "=")
+                if last_seen.get((action.name, index)) == inputs:
+                    continue
+                last_seen[(action.name, index)] = inputs
                 variables = list(action.parameters) + exist_vars
                 for binding in _join(literals, variables, facts_by_pred, objects_of, static, fluents_f, type_ok):
                     args = tuple(binding[p] for p, _ in action.parameters)
@@ -424,6 +431,7 @@ def ground(domain: Domain, problem: Problem) -> Grounding:
                         if fact not in reachable:
                             reachable.add(fact)
                             facts_by_pred.add(fact)
+                            version[fact[0]] += 1
                             changed = True
 
     operators: dict[tuple[str, tuple], Operator] = {}
