@@ -299,7 +299,6 @@ def estimator_grid() -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 def run_estimator_quality(cfg: StudyConfig, games_path: Path, bar: tqdm) -> dict[str, Any]:
-    import warnings
 
     rng = np.random.default_rng(12345)
     graphs, values = [], []
@@ -325,52 +324,40 @@ def run_estimator_quality(cfg: StudyConfig, games_path: Path, bar: tqdm) -> dict
         wins = defaultdict(float)
         for r in records:
             wins[r["traj_id"]] += r["reward"]
+        success = float(np.mean(list(wins.values())))
         for name, (est, opts) in estimator_grid().items():
-            row: dict[str, Any] = {"N": n, "estimator": name, "steps": len(records),
-                                   "success_rate": float(np.mean(list(wins.values())))}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                raw = compute_advantages(records, est, mode="mean_norm", **opts).advantages
-                norm = compute_advantages(records, est, **opts).advantages
-            row.update(_cell_stats(raw, truth, cells))
-            w = _cell_stats(raw, truth, wcells)
-            row["window_bias2"], row["window_variance"] = w["bias2"], w["variance"]
-            informative = (np.abs(truth) > 1e-3) & (norm != 0)
-            row["corr"] = float(np.corrcoef(norm, truth)[0, 1]) if norm.std() > 0 else 0.0
-            row["sign_agreement"] = float(np.mean(np.sign(norm[informative]) == np.sign(truth[informative])))
-            row["zero_fraction"] = float(np.mean(norm == 0))
-            rows.append(row)
+            rows.append({"N": n, "estimator": name, "steps": len(records), "success_rate": success,
+                         **quality_stats(records, est, opts, truth, cells, wcells)})
             bar.update(1)
-        rows += memory_rows(records, truth, cells, wcells, n, wins)
+        for memory in MEMORIES:  # HGPO K=2 a=1 grouped by states, and by each memory's prompt
+            shown = [{**r, "prompt_keys": r[f"prompt_{memory}"]} for r in records]
+            for context in ("states", "prompt"):
+                opts = {"K": 2, "alpha": 1.0, "context": context}
+                rows.append({"N": n, "estimator": f"HGPO K=2 a=1, {memory} memory, context={context}",
+                             "memory": memory, "context": context, "steps": len(records), "success_rate": success,
+                             **quality_stats(shown, "hgpo", opts, truth, cells, wcells)})
     results["rows"] = rows
     return results
 
 
-def memory_rows(records: list[dict[str, Any]], truth: np.ndarray, cells: np.ndarray, wcells: np.ndarray, n: int,
-                wins: dict[str, float]) -> list[dict[str, Any]]:
-    """HGPO K=2 a=1 grouped by states and by each memory's prompt: bias and variance against the truth."""
+def quality_stats(records: list[dict[str, Any]], estimator: str, options: dict[str, Any], truth: np.ndarray,
+                  cells: np.ndarray, wcells: np.ndarray) -> dict[str, float]:
+    """One estimator against the exact advantages: cell bias² and variance (``mean_norm`` units), their
+    window-cell bias², and (``mean_std_norm``) the correlation, sign agreement and share of zeros."""
     import warnings
 
-    rows = []
-    for memory in MEMORIES:
-        shown = [{**r, "prompt_keys": r[f"prompt_{memory}"]} for r in records]
-        for context in ("states", "prompt"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                raw = compute_advantages(shown, "hgpo", K=2, alpha=1.0, mode="mean_norm", context=context).advantages
-                norm = compute_advantages(shown, "hgpo", K=2, alpha=1.0, context=context).advantages
-            row: dict[str, Any] = {"N": n, "estimator": f"HGPO K=2 a=1, {memory} memory, context={context}",
-                                   "memory": memory, "context": context, "steps": len(records),
-                                   "success_rate": float(np.mean(list(wins.values())))}
-            row.update(_cell_stats(raw, truth, cells))
-            w = _cell_stats(raw, truth, wcells)
-            row["window_bias2"], row["window_variance"] = w["bias2"], w["variance"]
-            informative = (np.abs(truth) > 1e-3) & (norm != 0)
-            row["corr"] = float(np.corrcoef(norm, truth)[0, 1]) if norm.std() > 0 else 0.0
-            row["sign_agreement"] = float(np.mean(np.sign(norm[informative]) == np.sign(truth[informative])))
-            row["zero_fraction"] = float(np.mean(norm == 0))
-            rows.append(row)
-    return rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = compute_advantages(records, estimator, mode="mean_norm", **options).advantages
+        norm = compute_advantages(records, estimator, **options).advantages
+    stats: dict[str, float] = dict(_cell_stats(raw, truth, cells))
+    w = _cell_stats(raw, truth, wcells)
+    stats["window_bias2"], stats["window_variance"] = w["bias2"], w["variance"]
+    informative = (np.abs(truth) > 1e-3) & (norm != 0)
+    stats["corr"] = float(np.corrcoef(norm, truth)[0, 1]) if norm.std() > 0 else 0.0
+    stats["sign_agreement"] = float(np.mean(np.sign(norm[informative]) == np.sign(truth[informative])))
+    stats["zero_fraction"] = float(np.mean(norm == 0))
+    return stats
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -339,6 +339,23 @@ def load_batch(records: Any) -> TrajectoryBatch:
     )
 
 
+def _key_list_lengths(
+    col: pa.Array, name: str, what: str, order: np.ndarray, s_step: np.ndarray, describe: Describer
+) -> np.ndarray:
+    """``(n,)`` lengths of a canonical-order list column; a step has at most ``step`` predecessors."""
+    lengths = np.asarray(col.value_lengths().fill_null(0), dtype=np.int64)
+    too_long = lengths > s_step
+    if too_long.any():
+        row = int(np.flatnonzero(too_long)[0])
+        raise StepRecordError(
+            f"{describe(int(order[row]))}: field {name!r} has {lengths[row]} {what} but the step has only "
+            f"{s_step[row]} predecessors",
+            index=int(order[row]),
+            field=name,
+        )
+    return lengths
+
+
 def _prompt_keys(
     pk: pa.Array, order: np.ndarray, s_step: np.ndarray, describe: Describer
 ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
@@ -348,16 +365,7 @@ def _prompt_keys(
     if not (pa.types.is_list(pk.type) or pa.types.is_large_list(pk.type)):
         raise _wrong_type(pk, "prompt_keys", describe)
     pk = pk.take(pa.array(order))
-    lengths = np.asarray(pk.value_lengths().fill_null(0), dtype=np.int64)
-    too_long = lengths > s_step
-    if too_long.any():
-        row = int(np.flatnonzero(too_long)[0])
-        raise StepRecordError(
-            f"{describe(int(order[row]))}: field 'prompt_keys' has {lengths[row]} items but the step has only "
-            f"{s_step[row]} predecessors",
-            index=int(order[row]),
-            field="prompt_keys",
-        )
+    lengths = _key_list_lengths(pk, "prompt_keys", "items", order, s_step, describe)
     offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
     flat = pk.flatten()
     if flat.null_count:
@@ -387,16 +395,7 @@ def _check_context_keys(
         raise _wrong_type(ck, "context_keys", describe)
     ck = ck.take(pa.array(order))  # canonical order
     present = ~np.asarray(ck.is_null())
-    lengths = np.asarray(ck.value_lengths().fill_null(0), dtype=np.int64)
-    too_long = present & (lengths > s_step)
-    if too_long.any():
-        row = int(np.flatnonzero(too_long)[0])
-        raise StepRecordError(
-            f"{describe(int(order[row]))}: field 'context_keys' has {lengths[row]} keys but the step has only "
-            f"{s_step[row]} predecessors",
-            index=int(order[row]),
-            field="context_keys",
-        )
+    lengths = _key_list_lengths(ck, "context_keys", "keys", order, s_step, describe)
     context_length = np.where(present, lengths, -1)
     flat = ck.flatten()
     if len(flat) == 0:
