@@ -25,6 +25,8 @@ from hgpo_algo import defaults
 __all__ = ["ROLLOUT_BACKENDS", "HGPOConfig"]
 
 ROLLOUT_BACKENDS = ("sync", "process", "ray")
+#: The built-in memories by name (``wrappers.memories``).
+MEMORIES = ("window", "actions", "full")
 
 
 def _mapping(name: str, value: Any) -> dict[str, Any]:
@@ -66,6 +68,13 @@ class HGPOConfig(GRPOConfig):
         default=None,
         metadata={"help": "Memory window H of the prompts (default: the estimator's K, else 2)."},
     )
+    memory: str = field(
+        default="window",
+        metadata={"help": "What prompts remember: window (last H observation/action pairs), actions (last H "
+                          "actions only) or full (the whole history within memory_tokens tokens); or pass any "
+                          "wrappers.Memory to HGPOGRPOTrainer(memory=...)."},
+    )
+    memory_tokens: int = field(default=1024, metadata={"help": "Token budget of memory=full."})
     max_episode_steps: int | None = field(
         default=None, metadata={"help": "Episode step limit (default: the environment's own)."}
     )
@@ -94,6 +103,10 @@ class HGPOConfig(GRPOConfig):
             problems.append(f"gamma must be in [0, 1], got {self.gamma}")
         if self.invalid_penalty < 0:
             problems.append(f"invalid_penalty must be >= 0, got {self.invalid_penalty}")
+        if self.memory not in MEMORIES:
+            problems.append(f"memory must be one of {', '.join(MEMORIES)}, got {self.memory!r}")
+        if self.memory_tokens < 1:
+            problems.append(f"memory_tokens must be >= 1, got {self.memory_tokens}")
         for name in ("history_length", "max_episode_steps", "max_prompt_tokens", "max_envs"):
             value = getattr(self, name)
             if value is not None and value < (0 if name == "history_length" else 1):

@@ -45,7 +45,7 @@ import hgpo_envs  # noqa: F401  (registers our environment ids)
 from hgpo.integrations.trl.compat import check_trainer_attributes, check_trl_internals, warn_if_untested
 from hgpo.integrations.trl.config import HGPOConfig
 from hgpo_algo.api import AdvantageResult, compute_advantages
-from wrappers import Decision, collect_groups
+from wrappers import ActionWindow, Decision, FullHistory, Memory, ObservationWindow, collect_groups
 
 __all__ = ["HGPOGRPOTrainer", "Rollout", "environment_reward", "task_dataset"]
 
@@ -106,6 +106,7 @@ class HGPOGRPOTrainer(GRPOTrainer):
         callbacks: list[Any] | None = None,
         optimizers: tuple[Any, Any] = (None, None),
         peft_config: Any = None,
+        memory: Memory | None = None,
     ) -> None:
         check_trl_internals(GRPOTrainer, trl.__version__)
         warn_if_untested(trl.__version__)
@@ -138,8 +139,17 @@ class HGPOGRPOTrainer(GRPOTrainer):
             raise NotImplementedError("beta != 0 with a PEFT adapter (no separate reference model) is not "
                                       "supported yet: set beta=0.0 or train without peft_config")
         self.last_rollout: Rollout | None = None
+        self.memory = memory if memory is not None else self._config_memory()
 
     # ------------------------------------------------------------------ rollouts
+
+    def _config_memory(self) -> Memory:
+        """The memory ``args.memory`` names (``full`` counts tokens with the trainer's tokenizer)."""
+        if self.args.memory == "actions":
+            return ActionWindow(self.args.window)
+        if self.args.memory == "full":
+            return FullHistory(max_tokens=self.args.memory_tokens, tokenizer=self._tokenizer)
+        return ObservationWindow(self.args.window)
 
     def _prompt_for_tokenizer(self, prompt: str) -> Any:
         """A conversation when the tokenizer has a chat template (TRL applies it), else the plain text."""
@@ -175,6 +185,7 @@ class HGPOGRPOTrainer(GRPOTrainer):
             env_kwargs=args.env_kwargs,
             task_options=task_options,
             history_length=args.window,
+            memory=self.memory,
             parse_actions=True,
             parser_options={"require_think": args.require_think},
             max_steps=args.max_episode_steps,

@@ -235,3 +235,20 @@ def test_command_trains_saves_and_reports(tmp_path, capsys):
     assert (out / "checkpoint-1" / "trainer_state.json").is_file() and (out / "model.safetensors").is_file()
     assert main(["--model", str(tmp_path / "nowhere"), "--output_dir", str(out), "--use_cpu", "True"]) == 2
     assert "model folder not found" in capsys.readouterr().err
+
+
+def test_any_memory_shapes_the_rollout_prompts(tmp_path, tiny_path):
+    """memory="actions" (by name) and any wrappers.Memory object reach the rollouts' prompts and records."""
+    from wrappers import FullHistory
+
+    model, tok = load(tiny_path)
+    trainer = HGPOGRPOTrainer(model, args=config(tmp_path, tok, memory="actions"), processing_class=tok)
+    records = trainer.collect(1, 2, seed=0)
+    later = [r for r in records if r["step"] > 0]
+    assert later and all("action(s):" in r["prompt"] and r["prompt_keys"] for r in later)
+    custom = HGPOGRPOTrainer(model, args=config(tmp_path, tok), processing_class=tok,
+                             memory=FullHistory(max_chars=10_000))
+    records = custom.collect(1, 1, seed=0)
+    assert [len(r["prompt_keys"]) for r in records] == [r["step"] for r in records]
+    with pytest.raises(ValueError, match="memory must be one of"):
+        HGPOConfig(output_dir="unused", memory="everything", **CPU)
