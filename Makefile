@@ -19,8 +19,13 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.demo-installed: pyproject.toml | $(VENV)/bin/python
+# ALFWorld's domain and grammar files ship in the `alfworld` wheel (pure Python), whose own dependencies
+# include TextWorld (a C++ build): the demo takes the wheel's data without them.
+ALFWORLD_DATA ?= alfworld>=0.4.2,<0.6
+
+$(VENV)/.demo-installed: pyproject.toml Makefile | $(VENV)/bin/python
 	$(PIP) install --quiet -e ".[$(DEMO_EXTRAS)]"
+	$(PIP) install --quiet --no-deps "$(ALFWORLD_DATA)"
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python

@@ -168,6 +168,9 @@ def _plot(path: Path, results: dict[str, dict[str, Any]]) -> Path | None:
         levels = [r.level for r in report]
         left.plot(levels, [100 * r.inconsistent_share for r in report], "o-", label="history differs from majority")
         left.plot(levels, [100 * r.singleton_share for r in report], "s--", label="steps in singleton groups")
+        if all(r.prompt_mixed_share is not None for r in report):
+            left.plot(levels, [100 * r.prompt_mixed_share for r in report], "^:",
+                      label="prompt differs from the group's majority")
         left.set(xlabel="history level j", ylabel="% of steps", title=f"{name}: context consistency of step groups")
         left.set_xticks(levels)
         left.legend()
