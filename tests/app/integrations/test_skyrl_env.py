@@ -121,7 +121,7 @@ def test_webshop_full_episode_with_the_oracle():
 def test_alfworld_full_episode_with_the_walkthrough():
     if IN_VERL_VENV:
         pytest.skip("the alfworld extra is not in the verl virtualenv; the main test run covers it")
-    require("textworld", extra="alfworld")
+    require("alfworld", extra="textworld")  # ALFWorld's domain and grammar files
     env = skyrl_gym.make("hgpo-alfworld", env_config={"max_steps": 50}, extras={"seed": 0})
     messages, _ = env.init([])
     plan = iter(env.last_info["expert_plan"])
