@@ -34,6 +34,19 @@ _OPEN = "openobject"
 _OPENED = "opened"
 
 
+def _goal_candidates(game: NativeGame, literals: list, var: str, type_: str) -> list[str]:
+    """The objects of type ``type_`` that goal variable ``var`` may take, by the goal's static literals."""
+    g = game.grounding
+    cands = [o for o, t in g.objects.items() if game.domain.is_subtype(t, type_)]
+    for positive, pred, terms in literals:
+        if pred in g.fluents or pred == "=" or var not in terms:
+            continue
+        if any(t.startswith("?") and t != var for t in terms):
+            continue
+        cands = [o for o in cands if ((pred, *(o if t == var else t for t in terms)) in g.static) == positive]
+    return cands
+
+
 class _Plan:
     """Per-game data of the search, computed once per :class:`NativeGame`."""
 
@@ -50,13 +63,7 @@ class _Plan:
         self.goal_objects: set[str] = set()
         for literals, variables in g.goal:
             for var, type_ in variables:
-                cands = [o for o, t in g.objects.items() if game.domain.is_subtype(t, type_)]
-                for positive, pred, terms in literals:
-                    if pred in g.fluents or pred == "=" or var not in terms:
-                        continue
-                    if any(t.startswith("?") and t != var for t in terms):
-                        continue
-                    cands = [o for o in cands if ((pred, *(o if t == var else t for t in terms)) in g.static) == positive]
+                cands = _goal_candidates(game, literals, var, type_)
                 self.goal_objects.update(cands)
         self.moves: dict[str, list] = defaultdict(list)  # target location -> goto variants
         self.opens: dict[str, list] = defaultdict(list)  # receptacle -> open variants
@@ -105,13 +112,7 @@ class _Plan:
         for literals, variables in g.goal:
             domains = []
             for var, type_ in variables:
-                cands = [o for o, t in g.objects.items() if game.domain.is_subtype(t, type_)]
-                for positive, pred, terms in literals:
-                    if pred in g.fluents or pred == "=" or var not in terms:
-                        continue
-                    if any(t.startswith("?") and t != var for t in terms):
-                        continue
-                    cands = [o for o in cands if ((pred, *(o if t == var else t for t in terms)) in g.static) == positive]
+                cands = _goal_candidates(game, literals, var, type_)
                 domains.append(cands)
             count = 1
             for d in domains:

@@ -13,6 +13,7 @@ the TextWorld-backed engine (:mod:`hgpo_envs.alfworld.engine`), in pure Python w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -359,28 +360,20 @@ def _is_static_query_text(template: str, fluent_preds: frozenset) -> bool:
     return True
 
 
-_DOMAINS: OrderedDict[str, Domain] = OrderedDict()
-_TEXTS: OrderedDict[str, TextLogic] = OrderedDict()
 _GAMES: OrderedDict[tuple[str, str, str], NativeGame] = OrderedDict()
 _GAMES_SIZE = 64
 
 
+@functools.lru_cache(maxsize=8)
 def _domain(text: str) -> Domain:
-    found = _DOMAINS.get(text)
-    if found is None:
-        found = _DOMAINS[text] = parse_domain(text)
-        if len(_DOMAINS) > 8:
-            _DOMAINS.popitem(last=False)
-    return found
+    """The parsed PDDL domain of ``text`` (a few domains per process at most)."""
+    return parse_domain(text)
 
 
+@functools.lru_cache(maxsize=64)
 def _text_logic(text: str) -> TextLogic:
-    found = _TEXTS.get(text)
-    if found is None:
-        found = _TEXTS[text] = parse_twl2(text)
-        if len(_TEXTS) > 64:
-            _TEXTS.popitem(last=False)
-    return found
+    """The parsed ``.twl2`` grammar of ``text``."""
+    return parse_twl2(text)
 
 
 #: Version of the on-disk cache of grounded games (bump when NativeGame's fields change).
