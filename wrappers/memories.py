@@ -39,7 +39,7 @@ from typing import Any
 
 from hgpo_algo.state_keys import text_state_key
 
-__all__ = ["ActionWindow", "FullHistory", "Memory", "MemoryEntry", "ObservationWindow"]
+__all__ = ["MEMORY_NAMES", "ActionWindow", "FullHistory", "Memory", "MemoryEntry", "ObservationWindow", "memory_by_name"]
 
 
 @dataclass(frozen=True)
@@ -171,3 +171,22 @@ class FullHistory(Memory):
             used += cost
         return kept[::-1]
 
+
+#: The built-in memories by the names configs use (``memory: actions``).
+MEMORY_NAMES: tuple[str, ...] = ("window", "actions", "full")
+
+
+def memory_by_name(name: str, history_length: int, *, max_tokens: int | None = None, tokenizer: Any = None) -> Memory:
+    """A built-in memory: ``window`` / ``actions`` of ``history_length`` items, or ``full`` within
+    ``max_tokens`` tokens of ``tokenizer`` (with no tokenizer, ``max_tokens`` counts characters)."""
+    if name == "window":
+        return ObservationWindow(history_length)
+    if name == "actions":
+        return ActionWindow(history_length)
+    if name == "full":
+        if max_tokens is None:
+            raise ValueError("memory 'full' needs a budget (max_tokens)")
+        if tokenizer is None:
+            return FullHistory(max_chars=max_tokens)
+        return FullHistory(max_tokens, tokenizer=tokenizer)
+    raise ValueError(f"unknown memory {name!r} (choose from {', '.join(MEMORY_NAMES)}, or pass a Memory)")

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from hgpo_algo import defaults
+from wrappers.memories import MEMORY_NAMES
 
 __all__ = ["CHOICES", "LEGACY_OPTION_KEYS", "ConfigError", "TrainConfig"]
 
 #: Settings that take one of a few words (the loss settings' words come from ``hgpo_algo.losses``).
 CHOICES: dict[str, tuple[str, ...]] = {
     "backend": ("sync", "process", "ray"),
-    "memory": ("window", "actions", "full"),
+    "memory": MEMORY_NAMES,
     "device": ("auto", "cpu", "cuda", "mps"),
     "dtype": ("auto", "float32", "bfloat16", "float16"),
 }

@@ -34,7 +34,8 @@ from hgpo.trainer.config import TrainConfig
 from hgpo.trainer.lm_policy import LMPolicy, Sample, resolve_device, resolve_dtype
 from hgpo_algo.api import compute_advantages
 from hgpo_algo.losses import aggregate, kl_loss, policy_loss
-from wrappers import ActionWindow, Decision, FullHistory, Memory, ObservationWindow, collect_groups
+from wrappers import Decision, Memory, collect_groups
+from wrappers.memories import memory_by_name
 
 __all__ = ["StepBatch", "Trainer"]
 
@@ -108,11 +109,7 @@ class Trainer:
 
     def _config_memory(self) -> Memory:
         cfg = self.config
-        if cfg.memory == "actions":
-            return ActionWindow(cfg.window)
-        if cfg.memory == "full":
-            return FullHistory(max_tokens=cfg.memory_tokens, tokenizer=self.tokenizer)
-        return ObservationWindow(cfg.window)
+        return memory_by_name(cfg.memory, cfg.window, max_tokens=cfg.memory_tokens, tokenizer=self.tokenizer)
 
     def _agent(self, greedy: bool) -> Callable[[list[str], list[dict]], list[Decision]]:
         """A rollout policy: the LM samples each action; its token ids ride on the step's record."""

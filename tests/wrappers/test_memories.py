@@ -148,3 +148,16 @@ def test_hgpo_context_on_real_rollouts():
     assert report[1].prompt_mixed_share > 0
     assert not np.array_equal(compute_advantages(actions, "hgpo", K=2).advantages,
                               compute_advantages(actions, "hgpo", K=2, context="prompt").advantages)
+
+
+def test_built_in_memories_by_name():
+    from wrappers.memories import MEMORY_NAMES, memory_by_name
+
+    assert [type(memory_by_name(n, 3, max_tokens=50)).__name__ for n in MEMORY_NAMES] == [
+        "ObservationWindow", "ActionWindow", "FullHistory"]
+    assert memory_by_name("actions", 3).history_length == 3
+    assert memory_by_name("full", 2, max_tokens=50, tokenizer=str.split).tokenizer is str.split
+    with pytest.raises(ValueError, match="unknown memory 'tokens'"):
+        memory_by_name("tokens", 2)
+    with pytest.raises(ValueError, match="needs a budget"):
+        memory_by_name("full", 2)

@@ -21,12 +21,11 @@ from typing import Any
 from trl import GRPOConfig
 
 from hgpo_algo import defaults
+from wrappers.memories import MEMORY_NAMES
 
 __all__ = ["ROLLOUT_BACKENDS", "HGPOConfig"]
 
 ROLLOUT_BACKENDS = ("sync", "process", "ray")
-#: The built-in memories by name (``wrappers.memories``).
-MEMORIES = ("window", "actions", "full")
 
 
 def _mapping(name: str, value: Any) -> dict[str, Any]:
@@ -103,8 +102,8 @@ class HGPOConfig(GRPOConfig):
             problems.append(f"gamma must be in [0, 1], got {self.gamma}")
         if self.invalid_penalty < 0:
             problems.append(f"invalid_penalty must be >= 0, got {self.invalid_penalty}")
-        if self.memory not in MEMORIES:
-            problems.append(f"memory must be one of {', '.join(MEMORIES)}, got {self.memory!r}")
+        if self.memory not in MEMORY_NAMES:
+            problems.append(f"memory must be one of {', '.join(MEMORY_NAMES)}, got {self.memory!r}")
         if self.memory_tokens < 1:
             problems.append(f"memory_tokens must be >= 1, got {self.memory_tokens}")
         for name in ("history_length", "max_episode_steps", "max_prompt_tokens", "max_envs"):

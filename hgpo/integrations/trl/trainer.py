@@ -45,7 +45,8 @@ import hgpo_envs  # noqa: F401  (registers our environment ids)
 from hgpo.integrations.trl.compat import check_trainer_attributes, check_trl_internals, warn_if_untested
 from hgpo.integrations.trl.config import HGPOConfig
 from hgpo_algo.api import AdvantageResult, compute_advantages
-from wrappers import ActionWindow, Decision, FullHistory, Memory, ObservationWindow, collect_groups
+from wrappers import Decision, Memory, collect_groups
+from wrappers.memories import memory_by_name
 
 __all__ = ["HGPOGRPOTrainer", "Rollout", "environment_reward", "task_dataset"]
 
@@ -145,11 +146,8 @@ class HGPOGRPOTrainer(GRPOTrainer):
 
     def _config_memory(self) -> Memory:
         """The memory ``args.memory`` names (``full`` counts tokens with the trainer's tokenizer)."""
-        if self.args.memory == "actions":
-            return ActionWindow(self.args.window)
-        if self.args.memory == "full":
-            return FullHistory(max_tokens=self.args.memory_tokens, tokenizer=self._tokenizer)
-        return ObservationWindow(self.args.window)
+        args = self.args
+        return memory_by_name(args.memory, args.window, max_tokens=args.memory_tokens, tokenizer=self._tokenizer)
 
     def _prompt_for_tokenizer(self, prompt: str) -> Any:
         """A conversation when the tokenizer has a chat template (TRL applies it), else the plain text."""
