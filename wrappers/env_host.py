@@ -67,7 +67,7 @@ class EnvSpec:
 
 def make_env(spec: EnvSpec) -> gym.Env:
     """Build the wrapped environment that :class:`EnvSpec` describes."""
-    if callable(spec.env_id) and not isinstance(spec.env_id, gym.envs.registration.EnvSpec):
+    if callable(spec.env_id):  # a factory (an id or Gymnasium's EnvSpec goes to gym.make)
         env = spec.env_id()
         if spec.max_steps is not None:
             env = gym.wrappers.TimeLimit(env, max_episode_steps=spec.max_steps)
