@@ -98,9 +98,9 @@ class _Plan:
 
 
     def _heuristic_setup(self, game: NativeGame) -> None:
-        """Goal bindings that satisfy the goal's static literals, each with its fluent goal facts, for an
-        admissible A* estimate: unsatisfied goal facts (of the best binding) divided by the most goal facts
-        one action adds. Too many bindings: no estimate (plain uniform-cost search)."""
+        """An admissible A* estimate from the game's ground goal instances: the unsatisfied goal facts of
+        the closest instance divided by the most goal facts one action adds. No estimate (plain
+        uniform-cost search) with too many instances or negated goal facts."""
         g = game.grounding
         goal_preds = {lit[1] for literals, _ in g.goal for lit in literals if lit[1] in g.fluents}
         most = 1
@@ -108,45 +108,17 @@ class _Plan:
             for variant in op.variants:
                 most = max(most, sum(1 for f in variant[2] if f[0] in goal_preds))
         self.max_goal_adds = most
-        self.bindings: list[tuple[tuple, tuple]] | None = []
-        for literals, variables in g.goal:
-            domains = []
-            for var, type_ in variables:
-                cands = _goal_candidates(game, literals, var, type_)
-                domains.append(cands)
-            count = 1
-            for d in domains:
-                count *= max(1, len(d))
-            if count > 3000 or any(lit[1] in g.fluents and not lit[0] for lit in literals):
-                self.bindings = None
-                return
-            names = [v for v, _ in variables]
-            for values in itertools.product(*domains):
-                binding = dict(zip(names, values, strict=True))
-                ok = True
-                fluent_pos, fluent_neg = [], []
-                for positive, pred, terms in literals:
-                    args = tuple(binding.get(t, t) for t in terms)
-                    if pred == "=":
-                        ok = (args[0] == args[1]) == positive
-                    elif pred not in g.fluents:
-                        ok = ((pred, *args) in g.static) == positive
-                    elif positive:
-                        fluent_pos.append((pred, *args))
-                    else:
-                        fluent_neg.append((pred, *args))
-                    if not ok:
-                        break
-                if ok:
-                    self.bindings.append((tuple(fluent_pos), tuple(fluent_neg)))
+        self.bindings: tuple[tuple[frozenset, frozenset], ...] | None = game.goals
+        if len(game.goals) > 3000 or any(neg for _, neg in game.goals):
+            self.bindings = None
 
     def estimate(self, state: frozenset) -> int:
         """A lower bound of the remaining plan cost."""
         if not self.bindings:
             return 0
         best = None
-        for pos, neg in self.bindings:
-            missing = sum(1 for f in pos if f not in state) + sum(1 for f in neg if f in state)
+        for pos, _ in self.bindings:
+            missing = len(pos - state)
             if best is None or missing < best:
                 best = missing
                 if best == 0:

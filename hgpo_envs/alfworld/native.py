@@ -112,13 +112,10 @@ class NativeGame:
         }
         self._intro: str | None = None
         self._static_index: dict[tuple, list] = {}
-        # The goal: per disjunct, positive literals (fluent first: few facts), the other literals, variable types.
-        self._goal = []
-        for literals, variables in g.goal:
-            positives = sorted((lit for lit in literals if lit[0] and lit[1] != "="), key=lambda lit: lit[1] not in g.fluents)
-            others = [lit for lit in literals if not (lit[0] and lit[1] != "=")]
-            self._goal.append((positives, others, dict(variables)))
-        self._goal_preds = frozenset(lit[1] for literals, _ in g.goal for lit in literals if lit[1] in g.fluents)
+        # The goal as ground instances: won when one holds (a few per ALFWorld game).
+        self.goals: tuple[tuple[frozenset, frozenset], ...] = tuple(
+            (frozenset(pos), frozenset(neg)) for pos, neg in g.goal_instances
+        )
         self._type_cache: dict[tuple[str, str], bool] = {}
 
     # -- queries over a state ------------------------------------------------------------------------
@@ -265,63 +262,10 @@ class NativeGame:
         return True
 
     def won(self, state: frozenset) -> bool:
-        """Whether the goal holds (existential variables searched over the facts)."""
-        goal_preds = self._goal_preds
-        by_pred: dict[str, list] = defaultdict(list)
-        for fact in state:
-            if fact[0] in goal_preds:
-                by_pred[fact[0]].append(fact[1:])
-        for positives, others, var_types in self._goal:
-            if self._satisfiable(state, positives, others, var_types, by_pred):
+        """Whether the goal holds: some ground goal instance's facts are all true and its negated ones not."""
+        for pos, neg in self.goals:
+            if pos <= state and state.isdisjoint(neg):
                 return True
-        return False
-
-    def _satisfiable(self, state: frozenset, positives: list, others: list, var_types: dict, by_pred: dict) -> bool:
-        static = self.grounding.static
-        fluent = self.fluent_preds
-
-        def rec(i: int, binding: dict) -> bool:
-            if i == len(positives):
-                free = [v for v in var_types if v not in binding]
-                if free:
-                    return self._free(free, 0, binding, others, var_types, state)
-                return self._holds(state, others, binding)
-            _, pred, terms = positives[i]
-            if all(not t.startswith("?") or t in binding for t in terms):
-                fact = (pred, *(binding.get(t, t) for t in terms))
-                if (fact in state) if pred in fluent else (fact in static):
-                    return rec(i + 1, binding)
-                return False
-            facts = by_pred.get(pred, ()) if pred in fluent else self.static_by_pred.get(pred, [])
-            for args in facts:
-                if len(args) != len(terms):
-                    continue
-                new = dict(binding)
-                for term, value in zip(terms, args, strict=True):
-                    if term.startswith("?"):
-                        bound = new.get(term)
-                        if bound is None:
-                            new[term] = value
-                        elif bound != value:
-                            break
-                    elif term != value:
-                        break
-                else:
-                    if rec(i + 1, new):
-                        return True
-            return False
-
-        return rec(0, {})
-
-    def _free(self, free: list, i: int, binding: dict, others: list, var_types: dict, state: frozenset) -> bool:
-        if i == len(free):
-            return self._holds(state, others, binding)
-        for obj, type_ in self.types.items():
-            if self.domain.is_subtype(type_, var_types[free[i]]):
-                binding[free[i]] = obj
-                if self._free(free, i + 1, binding, others, var_types, state):
-                    return True
-        binding.pop(free[i], None)
         return False
 
     def __getstate__(self) -> dict:

@@ -253,6 +253,8 @@ class Grounding:
     fluents: frozenset  # predicates that some effect changes
     operators: list[Operator]
     goal: list[tuple[list[Literal], list[tuple[str, str]]]]
+    #: The goal grounded: per reachable binding, (fluent facts that must hold, fluent facts that must not).
+    goal_instances: list[tuple[tuple[Fact, ...], tuple[Fact, ...]]] = field(default_factory=list)
 
 
 def _bind(term: str, binding: dict[str, str]) -> str:
@@ -476,7 +478,31 @@ def ground(domain: Domain, problem: Problem) -> Grounding:
         op = operators.setdefault((name, args), Operator(name, args))
         op.variants.append((tuple(pre.items()), add, delete, tuple(conditional)))
     ordered = sorted(operators.values(), key=lambda op: (op.name, op.args))
+    goal = dnf(problem.goal)
+    instances = _goal_instances(goal, facts_by_pred, objects_of, static, fluents_f, type_ok, interned)
     return Grounding(
         objects=dict(objects), init=init, static=static, fluents=fluents_f, operators=ordered,
-        goal=dnf(problem.goal),
+        goal=goal, goal_instances=instances,
     )
+
+
+#: Ground goal instances a problem may have before :func:`ground` refuses it.
+MAX_GOAL_INSTANCES = 100_000
+
+
+def _goal_instances(goal, facts: _FactIndex, objects_of, static, fluents, type_ok, interned: dict) -> list:
+    """Every binding of the goal's variables whose positive literals are reachable and whose static
+    literals hold, as (fluent facts that must hold, fluent facts that must not), without repeats."""
+    instances: dict[tuple, None] = {}
+    for literals, variables in goal:
+        for binding in _join(literals, variables, facts, objects_of, static, fluents, type_ok):
+            pos, neg = [], []
+            for positive, pred, terms in literals:
+                if pred == "=" or pred not in fluents:
+                    continue  # checked by the join
+                fact = (pred, *(_bind(t, binding) for t in terms))
+                (pos if positive else neg).append(interned.setdefault(fact, fact))
+            instances[(tuple(dict.fromkeys(pos)), tuple(dict.fromkeys(neg)))] = None
+            if len(instances) > MAX_GOAL_INSTANCES:
+                raise PddlError(f"the goal has over {MAX_GOAL_INSTANCES:,} ground instances")
+    return list(instances)

@@ -232,3 +232,58 @@ def test_bad_problem_and_logic_raise_clear_errors():
         parse_twl2("action X { template :: \"a\"; feedback :: \"b\"; } garbage")
     with pytest.raises(GrammarError, match="lacks a template"):
         parse_twl2("action X { feedback :: \"b\"; }")
+
+
+_TOY_DOMAIN = """(define (domain toy) (:types thing box - object)
+  (:predicates (kind ?t - thing ?k - object) (in ?t - thing ?b - box) (hot ?t - thing) (near ?b - box))
+  (:action put :parameters (?t - thing ?b - box) :precondition (near ?b) :effect (in ?t ?b))
+  (:action heat :parameters (?t - thing) :precondition (and) :effect (hot ?t)))"""
+
+
+def _toy_problem(goal: str) -> str:
+    return f"""(define (problem p) (:domain toy)
+      (:objects a1 a2 c1 - thing b1 b2 - box apple cup - object)
+      (:init (kind a1 apple) (kind a2 apple) (kind c1 cup) (near b1))
+      (:goal {goal}))"""
+
+
+def test_goal_instances_are_the_reachable_bindings_of_the_goal():
+    from hgpo_envs.alfworld.pddl import ground
+
+    domain = parse_domain(_TOY_DOMAIN)
+    # Hand-computed: ?t ranges over the apples a1, a2 (static kind); only b1 is ever near, so in(?t, b2)
+    # is unreachable and b2 gives no instance.
+    goal = "(exists (?t - thing ?b - box) (and (kind ?t apple) (hot ?t) (in ?t ?b)))"
+    instances = ground(domain, parse_problem(_toy_problem(goal))).goal_instances
+    assert sorted(instances) == [
+        ((("hot", "a1"), ("in", "a1", "b1")), ()),
+        ((("hot", "a2"), ("in", "a2", "b1")), ()),
+    ]
+    # Two distinct apples in b1, and a negated fluent literal: the cup must not be hot.
+    goal = ("(exists (?x - thing ?y - thing) (and (kind ?x apple) (kind ?y apple) (not (= ?x ?y))"
+            " (in ?x b1) (in ?y b1) (not (hot c1))))")
+    instances = ground(domain, parse_problem(_toy_problem(goal))).goal_instances
+    assert sorted(instances) == [
+        ((("in", "a1", "b1"), ("in", "a2", "b1")), (("hot", "c1"),)),
+        ((("in", "a2", "b1"), ("in", "a1", "b1")), (("hot", "c1"),)),
+    ]
+
+
+def test_won_checks_the_ground_goal_instances():
+    from hgpo_envs.alfworld.native import NativeGame
+
+    goal = "(exists (?t - thing) (and (kind ?t apple) (hot ?t) (not (hot c1))))"
+    game = NativeGame(_TOY_DOMAIN, 'grammar :: """{}""";', _toy_problem(goal))
+    assert not game.won(game.init_state)
+    assert game.won(game.init_state | {("hot", "a2")})
+    assert not game.won(game.init_state | {("hot", "a2"), ("hot", "c1")})
+    assert not game.won(game.init_state | {("hot", "c1")})
+
+
+def test_a_goal_with_too_many_instances_is_refused(monkeypatch):
+    from hgpo_envs.alfworld import pddl
+
+    monkeypatch.setattr(pddl, "MAX_GOAL_INSTANCES", 1)
+    goal = "(exists (?t - thing) (and (kind ?t apple) (hot ?t)))"
+    with pytest.raises(PddlError, match="over 1 ground instances"):
+        pddl.ground(parse_domain(_TOY_DOMAIN), parse_problem(_toy_problem(goal)))
