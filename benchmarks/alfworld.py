@@ -100,7 +100,7 @@ class _Native:
         self.disk = disk
 
     def load(self, game: dict) -> None:
-        from hgpo_envs.alfworld import native
+        from hgpo_envs.alfworld import game_cache, native
 
         native._GAMES.clear()  # a new game for this process: nothing cached in memory
         saved = os.environ.get("HGPO_ALFWORLD_CACHE")
@@ -114,7 +114,7 @@ class _Native:
             else:
                 os.environ["HGPO_ALFWORLD_CACHE"] = saved
         if not self.disk:  # leave the grounded game on disk for the cached pass
-            native._to_disk(native._cache_file(game["pddl_domain"], game["grammar"], game["pddl_problem"]),
+            game_cache.write_cached(game_cache.cache_file(game["pddl_domain"], game["grammar"], game["pddl_problem"]),
                             native._GAMES[(game["pddl_domain"], game["grammar"], game["pddl_problem"])])
 
     def reset(self) -> tuple:

@@ -14,16 +14,12 @@ the TextWorld-backed engine (:mod:`hgpo_envs.alfworld.engine`), in pure Python w
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import os
-import pickle
-import zlib
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
+from hgpo_envs.alfworld.game_cache import cache_file, read_cached, write_cached
 from hgpo_envs.alfworld.grammar import Entity, TextLogic, derive, parse_query, parse_twl2
 from hgpo_envs.alfworld.names import alfred_names
 from hgpo_envs.alfworld.pddl import Domain, Grounding, ground, parse_domain, parse_problem
@@ -320,88 +316,20 @@ def _text_logic(text: str) -> TextLogic:
     return parse_twl2(text)
 
 
-#: Version of the on-disk cache of grounded games (bump when NativeGame's fields change).
-CACHE_VERSION = 1
-
-
-def cache_dir() -> Path | None:
-    """Where grounded games are cached across processes: ``$HGPO_ALFWORLD_CACHE``, else
-    ``$HGPO_CACHE/alfworld_native``, else ``~/.cache/hgpo/alfworld_native``; ``None`` when
-    ``HGPO_ALFWORLD_CACHE`` is ``off`` (the cache is derived from the game data, never part of the project)."""
-    explicit = os.environ.get("HGPO_ALFWORLD_CACHE", "")
-    if explicit.lower() in ("0", "off", "no", "false"):
-        return None
-    if explicit:
-        base = Path(explicit).expanduser()
-    elif os.environ.get("HGPO_CACHE"):
-        base = Path(os.environ["HGPO_CACHE"]).expanduser() / "alfworld_native"
-    else:
-        base = Path.home() / ".cache" / "hgpo" / "alfworld_native"
-    return base / f"v{CACHE_VERSION}-{_source_digest()}"
-
-
-def _source_digest() -> str:
-    """Digest of the code that grounds games, so that a changed engine never reads stale files."""
-    global _SOURCE_DIGEST
-    if _SOURCE_DIGEST is None:
-        h = hashlib.blake2b(digest_size=6)
-        for name in ("pddl.py", "native.py", "grammar.py", "names.py"):
-            h.update((Path(__file__).parent / name).read_bytes())
-        _SOURCE_DIGEST = h.hexdigest()
-    return _SOURCE_DIGEST
-
-
-_SOURCE_DIGEST: str | None = None
-
-
-def _cache_file(domain: str, grammar: str, problem: str) -> Path | None:
-    folder = cache_dir()
-    if folder is None:
-        return None
-    h = hashlib.blake2b(digest_size=16)
-    for part in (domain, grammar, problem):
-        h.update(part.encode("utf-8"))
-        h.update(b"\0")
-    return folder / f"{h.hexdigest()}.pkl.z"
-
-
-def _from_disk(path: Path | None, domain: str, grammar: str) -> NativeGame | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        game = pickle.loads(zlib.decompress(path.read_bytes()))
-    except (OSError, zlib.error, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError):
-        return None  # a damaged or foreign file: ground again (and overwrite it)
-    if not isinstance(game, NativeGame):
-        return None
-    game.domain = _domain(domain)
-    game.text = _text_logic(grammar)
-    return game
-
-
-def _to_disk(path: Path | None, game: NativeGame) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(zlib.compress(pickle.dumps(game, protocol=pickle.HIGHEST_PROTOCOL), 1))
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only home: no cache, same results
-
-
 def native_game(domain: str, grammar: str, problem: str) -> NativeGame:
     """:class:`NativeGame` of a game: from this process's cache of recent games, else from the on-disk
-    cache (:func:`cache_dir`), else grounded now (and written to the disk cache)."""
+    cache (:mod:`hgpo_envs.alfworld.game_cache`), else grounded now (and written to the disk cache)."""
     key = (domain, grammar, problem)
     game = _GAMES.get(key)
     if game is None:
-        path = _cache_file(domain, grammar, problem)
-        game = _from_disk(path, domain, grammar)
+        path = cache_file(domain, grammar, problem)
+        game = read_cached(path, NativeGame)
         if game is None:
             game = NativeGame(domain, grammar, problem)
-            _to_disk(path, game)
+            write_cached(path, game)
+        else:
+            game.domain = _domain(domain)
+            game.text = _text_logic(grammar)
         _GAMES[key] = game
         if len(_GAMES) > _GAMES_SIZE:
             _GAMES.popitem(last=False)
