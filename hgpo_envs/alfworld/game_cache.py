@@ -4,6 +4,11 @@ A grounded game (:class:`hgpo_envs.alfworld.native.NativeGame`) derives from the
 the code that grounds it, so files live in a folder named after both a format version and a digest of
 that code: a changed engine never reads stale files. The cache is derived data, never part of the
 project; ``HGPO_ALFWORLD_CACHE=off`` disables it.
+
+Maintenance (what ``hgpo alfworld cache`` runs): :func:`prepare_games` grounds a game set into the
+current folder ahead of training, :func:`version_folders` lists the version folders under the root
+with their sizes, and :func:`clear_folders` removes them. Only folders named like a version folder and
+holding nothing but cache files are ever removed, so a root shared with other data is safe.
 """
 
 from __future__ import annotations
@@ -12,10 +17,30 @@ import gc
 import hashlib
 import os
 import pickle
+import re
+import time
 import zlib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["CACHE_VERSION", "cache_dir", "cache_file", "read_cached", "write_cached"]
+__all__ = [
+    "CACHE_VERSION",
+    "GameTexts",
+    "PrepareResult",
+    "VersionFolder",
+    "cache_dir",
+    "cache_file",
+    "cache_root",
+    "clear_folders",
+    "default_workers",
+    "prepare_games",
+    "read_cached",
+    "version_folders",
+    "write_cached",
+]
 
 #: Version of the on-disk format of grounded games (bump when NativeGame's fields change).
 CACHE_VERSION = 2
@@ -24,19 +49,32 @@ CACHE_VERSION = 2
 _SOURCES = ("pddl.py", "native.py", "grammar.py", "names.py", "game_cache.py")
 
 
-def cache_dir() -> Path | None:
-    """Where grounded games are cached across processes: ``$HGPO_ALFWORLD_CACHE``, else
-    ``$HGPO_CACHE/alfworld_native``, else ``~/.cache/hgpo/alfworld_native``, in a subfolder per engine
-    version; ``None`` when ``HGPO_ALFWORLD_CACHE`` is ``off``."""
+#: Names of version folders: ``v<format>-<12 hex digits of the engine's code>`` (early ones: ``v<format>``).
+VERSION_DIR_RE = re.compile(r"v\d+(?:-[0-9a-f]{12})?")
+#: Names of the files in a version folder: a game (:func:`cache_file`) or one being written.
+CACHE_FILE_RE = re.compile(r"[0-9a-f]{32}\.pkl\.z(?:\.\d+\.tmp)?")
+
+
+def cache_root() -> Path | None:
+    """The folder that holds the version folders: ``$HGPO_ALFWORLD_CACHE``, else
+    ``$HGPO_CACHE/alfworld_native``, else ``~/.cache/hgpo/alfworld_native``; ``None`` when
+    ``HGPO_ALFWORLD_CACHE`` is ``off`` (or ``0``, ``no``, ``false``)."""
     explicit = os.environ.get("HGPO_ALFWORLD_CACHE", "")
     if explicit.lower() in ("0", "off", "no", "false"):
         return None
     if explicit:
-        base = Path(explicit).expanduser()
-    elif os.environ.get("HGPO_CACHE"):
-        base = Path(os.environ["HGPO_CACHE"]).expanduser() / "alfworld_native"
-    else:
-        base = Path.home() / ".cache" / "hgpo" / "alfworld_native"
+        return Path(explicit).expanduser()
+    if os.environ.get("HGPO_CACHE"):
+        return Path(os.environ["HGPO_CACHE"]).expanduser() / "alfworld_native"
+    return Path.home() / ".cache" / "hgpo" / "alfworld_native"
+
+
+def cache_dir() -> Path | None:
+    """Where grounded games are cached across processes: a subfolder of :func:`cache_root` per engine
+    version (``v<CACHE_VERSION>-<digest of the engine's code>``); ``None`` when the cache is off."""
+    base = cache_root()
+    if base is None:
+        return None
     return base / f"v{CACHE_VERSION}-{_source_digest()}"
 
 
@@ -94,3 +132,210 @@ def write_cached(path: Path | None, obj: object) -> None:
         tmp.replace(path)
     except OSError:
         pass
+
+
+# -- maintenance: listing, clearing, preparing ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionFolder:
+    """One version folder under the cache root.
+
+    ``files``/``bytes``: the cache files it holds and their total size (bytes, apparent size).
+    ``current``: it is the folder this installation's engine reads and writes (:func:`cache_dir`).
+    ``foreign``: names of entries that are not cache files (a folder with any is never removed).
+    ``modified``: the folder's last modification (Unix time): when a game was last written to it.
+    """
+
+    path: Path
+    files: int
+    bytes: int
+    current: bool
+    modified: float
+    foreign: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def stale(self) -> bool:
+        """Made by another engine version: this installation never reads it again."""
+        return not self.current
+
+
+def _scan(folder: Path, current: Path | None) -> VersionFolder:
+    files, size, foreign = 0, 0, []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if CACHE_FILE_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                files += 1
+                try:
+                    size += entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:  # removed meanwhile (a writer's temporary file)
+                    files -= 1
+            else:
+                foreign.append(entry.name)
+    return VersionFolder(path=folder, files=files, bytes=size, current=current is not None and folder == current,
+                         modified=folder.stat().st_mtime, foreign=tuple(sorted(foreign)))
+
+
+def version_folders(root: Path | None = None) -> list[VersionFolder]:
+    """The version folders under ``root`` (default :func:`cache_root`), sorted by name; other entries
+    of the root (files, symbolic links, folders with other names) are not listed. ``[]`` when the root
+    does not exist or the cache is off."""
+    root = cache_root() if root is None else Path(root)
+    if root is None or not root.is_dir():
+        return []
+    current = cache_dir() if root == cache_root() else None
+    found = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if VERSION_DIR_RE.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+                found.append(_scan(Path(entry.path), current))
+    return sorted(found, key=lambda f: f.name)
+
+
+def clear_folders(folders: Iterable[VersionFolder]) -> tuple[list[VersionFolder], list[VersionFolder]]:
+    """Remove these version folders; returns ``(removed, kept)``.
+
+    A folder is kept, untouched, when it holds anything but cache files (``foreign``), when its name is
+    not a version folder's, or when it is a symbolic link; so only what this module wrote is deleted.
+    """
+    removed, kept = [], []
+    for folder in folders:
+        path = folder.path
+        if folder.foreign or not VERSION_DIR_RE.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
+            kept.append(folder)
+            continue
+        # Delete file by file (each checked again by name), then the emptied folder: anything else put
+        # there since it was listed makes rmdir fail and keeps the folder and that entry.
+        for entry in os.scandir(path):
+            if CACHE_FILE_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
+        try:
+            path.rmdir()
+        except OSError:
+            kept.append(_scan(path, folder.path if folder.current else None))
+            continue
+        removed.append(folder)
+    return removed, kept
+
+
+class GameTexts(NamedTuple):
+    """The three texts a grounded game derives from, and a name to report it by (a ``game_id``)."""
+
+    name: str
+    domain: str
+    grammar: str
+    problem: str
+
+
+@dataclass
+class PrepareResult:
+    """What :func:`prepare_games` did: games ``grounded`` now, ``cached`` already (identical games are
+    counted once), ``failed`` as ``(name, error)`` pairs, ``seconds`` of wall time, in ``folder``."""
+
+    folder: Path
+    grounded: int = 0
+    cached: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (the default size of :func:`prepare_games`'s pool)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _ground(texts: GameTexts) -> str | None:
+    """Ground one game into the cache (in a pool worker); returns an error message, or ``None``."""
+    from hgpo_envs.alfworld.native import native_game  # native imports this module
+
+    try:
+        native_game(texts.domain, texts.grammar, texts.problem)
+    except Exception as exc:  # any game's failure is reported with its name; the run goes on
+        return f"{type(exc).__name__}: {exc}"
+    path = cache_file(texts.domain, texts.grammar, texts.problem)
+    if path is None or not path.is_file():
+        return f"not written to {None if path is None else path.parent} (is it writable?)"
+    return None
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"cannot write to the cache folder {folder}: {exc}") from exc
+
+
+def prepare_games(games: Sequence[GameTexts], workers: int | None = None, progress: bool = False) -> PrepareResult:
+    """Ground every game not yet in the cache, in a pool of ``workers`` processes (default: the CPU
+    count; 1 grounds in this process), with a tqdm bar on stderr when ``progress``.
+
+    Games whose cache file exists count as ``cached`` and are not opened. An interrupted run keeps
+    what it wrote (each file is written atomically), so running it again continues.
+
+    Raises ``ValueError`` when the cache is off or ``workers < 1``, ``PermissionError`` when the cache
+    folder cannot be written.
+    """
+    folder = cache_dir()
+    if folder is None:
+        raise ValueError("the on-disk cache is off (HGPO_ALFWORLD_CACHE=off): nothing to prepare")
+    workers = default_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    start = time.perf_counter()
+    result = PrepareResult(folder=folder)
+    todo: dict[Path, GameTexts] = {}
+    seen: set[Path] = set()
+    for texts in games:
+        path = cache_file(texts.domain, texts.grammar, texts.problem)
+        if path in seen:
+            continue
+        seen.add(path)
+        if path.is_file():
+            result.cached += 1
+        else:
+            todo[path] = texts
+    if todo:
+        _check_writable(folder)
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="game", desc="ground", disable=not progress)
+        try:
+            if workers == 1 or len(todo) == 1:
+                outcomes: Iterable = ((texts, _ground(texts)) for texts in todo.values())
+                for texts, error in outcomes:
+                    _record(result, texts, error)
+                    bar.update()
+            else:
+                with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+                    futures = {pool.submit(_ground, texts): texts for texts in todo.values()}
+                    try:
+                        for future in as_completed(futures):
+                            _record(result, futures[future], future.result())
+                            bar.update()
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
+        finally:
+            bar.close()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _record(result: PrepareResult, texts: GameTexts, error: str | None) -> None:
+    if error is None:
+        result.grounded += 1
+    else:
+        result.failed.append((texts.name, error))
