@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -200,8 +201,12 @@ def _cache_prepare(args: argparse.Namespace) -> int:
     except PermissionError as exc:
         print(f"hgpo alfworld cache prepare: failed: {exc}", file=sys.stderr)
         return 1
+    cpu = ""
+    if result.cpu_seconds:
+        cpu = (f", {sum(result.cpu_seconds):.1f} CPU-s, median "
+               f"{statistics.median(result.cpu_seconds) * 1000:.0f} ms a game")
     print(f"grounded {result.grounded} games, {result.cached} already cached, in {result.seconds:.1f} s "
-          f"({workers} worker{'s' if workers > 1 else ''})")
+          f"({workers} worker{'s' if workers > 1 else ''}{cpu})")
     folder = next((f for f in version_folders() if f.current), None)
     if folder is not None:
         print(f"cache folder {folder.path}: {folder.files} files, {_size(folder.bytes)}")

@@ -237,13 +237,15 @@ class GameTexts(NamedTuple):
 @dataclass
 class PrepareResult:
     """What :func:`prepare_games` did: games ``grounded`` now, ``cached`` already (identical games are
-    counted once), ``failed`` as ``(name, error)`` pairs, ``seconds`` of wall time, in ``folder``."""
+    counted once), ``failed`` as ``(name, error)`` pairs, ``seconds`` of wall time, in ``folder``;
+    ``cpu_seconds`` holds each grounded game's CPU time (seconds, in its worker), in completion order."""
 
     folder: Path
     grounded: int = 0
     cached: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: list[float] = field(default_factory=list)
 
 
 def default_workers() -> int:
@@ -254,18 +256,20 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _ground(texts: GameTexts) -> str | None:
-    """Ground one game into the cache (in a pool worker); returns an error message, or ``None``."""
+def _ground(texts: GameTexts) -> tuple[str | None, float]:
+    """Ground one game into the cache (in a pool worker): ``(error message or None, CPU seconds)``."""
     from hgpo_envs.alfworld.native import native_game  # native imports this module
 
+    start = time.process_time()
     try:
         native_game(texts.domain, texts.grammar, texts.problem)
     except Exception as exc:  # any game's failure is reported with its name; the run goes on
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}", time.process_time() - start
+    cpu = time.process_time() - start
     path = cache_file(texts.domain, texts.grammar, texts.problem)
     if path is None or not path.is_file():
-        return f"not written to {None if path is None else path.parent} (is it writable?)"
-    return None
+        return f"not written to {None if path is None else path.parent} (is it writable?)", cpu
+    return None, cpu
 
 
 def _check_writable(folder: Path) -> None:
@@ -314,9 +318,8 @@ def prepare_games(games: Sequence[GameTexts], workers: int | None = None, progre
         bar = tqdm(total=len(todo), unit="game", desc="ground", disable=not progress)
         try:
             if workers == 1 or len(todo) == 1:
-                outcomes: Iterable = ((texts, _ground(texts)) for texts in todo.values())
-                for texts, error in outcomes:
-                    _record(result, texts, error)
+                for texts in todo.values():
+                    _record(result, texts, _ground(texts))
                     bar.update()
             else:
                 with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
@@ -334,8 +337,10 @@ def prepare_games(games: Sequence[GameTexts], workers: int | None = None, progre
     return result
 
 
-def _record(result: PrepareResult, texts: GameTexts, error: str | None) -> None:
+def _record(result: PrepareResult, texts: GameTexts, outcome: tuple[str | None, float]) -> None:
+    error, cpu = outcome
     if error is None:
         result.grounded += 1
+        result.cpu_seconds.append(cpu)
     else:
         result.failed.append((texts.name, error))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -56,7 +57,8 @@ def test_prepare_fills_the_cache_then_skips_and_games_load_from_disk(cache, gene
     assert len(files) == len(texts) == 12
     assert {f.name for f in files} == {cache_file(t.domain, t.grammar, t.problem).name for t in texts}
     assert "generated.jsonl.gz: 12 games" in out
-    assert "grounded 12 games, 0 already cached" in out and "(2 workers)" in out
+    assert re.search(r"grounded 12 games, 0 already cached, in [\d.]+ s \(2 workers, [\d.]+ CPU-s, median \d+ ms a game\)",
+                     out)
     assert f"cache folder {folder}: 12 files" in out
 
     # A second run opens nothing and grounds nothing.
@@ -98,6 +100,7 @@ def test_prepare_games_counts_duplicates_once_and_reports_failures(cache, genera
     assert (result.grounded, result.cached) == (2, 0)
     assert [name for name, _ in result.failed] == ["broken/game"]
     assert result.folder == cache_dir() and result.seconds > 0
+    assert len(result.cpu_seconds) == 2 and all(0 < c < result.seconds + 1 for c in result.cpu_seconds)
     again = prepare_games(texts + texts, workers=2)
     assert (again.grounded, again.cached, again.failed) == (0, 2, [])
     with pytest.raises(ValueError, match="workers must be an int >= 1"):
