@@ -64,7 +64,8 @@ def _cache_parser(sub: argparse._SubParsersAction) -> None:
                          description="Remove version folders (v<N>-<digest>) under the cache root; nothing "
                                      "else in the root is ever touched.")
     cl.add_argument("--stale", action="store_true",
-                    help="only the folders of other engine versions (not the one this installation uses)")
+                    help="only the folders of other engine versions (not the one this installation uses; "
+                         "another installation sharing the cache root may still use one)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -201,6 +202,10 @@ def _cache_prepare(args: argparse.Namespace) -> int:
     except PermissionError as exc:
         print(f"hgpo alfworld cache prepare: failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("hgpo alfworld cache prepare: interrupted; the games grounded so far are kept (run it again to "
+              "continue)", file=sys.stderr)
+        return 130
     cpu = ""
     if result.cpu_seconds:
         cpu = (f", {sum(result.cpu_seconds):.1f} CPU-s, median "

@@ -93,6 +93,28 @@ def test_prepare_fills_the_cache_then_skips_and_games_load_from_disk(cache, gene
     assert engines[0].game.won(engines[0].state)
 
 
+def test_prepare_takes_split_names_of_alfworld_data_and_several_splits(cache, generated_file, tmp_path,
+                                                                     monkeypatch, capsys):
+    from hgpo_envs.alfworld.gameset import read_packed, write_packed
+
+    records = read_packed(generated_file)
+    data = tmp_path / "data"
+    write_packed(records[:3], data / "games" / "valid_seen.jsonl.gz")
+    write_packed(records[3:5], data / "games" / "valid_unseen.jsonl.gz")
+    monkeypatch.setenv("ALFWORLD_DATA", str(data))
+    monkeypatch.chdir(tmp_path)
+    assert cli(["cache", "prepare", "valid_seen", "--split", "eval_out_of_distribution", "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "valid_unseen.jsonl.gz (eval_out_of_distribution): 2 games" in captured.out
+    assert "valid_seen.jsonl.gz (valid_seen): 3 games" in captured.out
+    assert "grounded 5 games, 0 already cached" in captured.out
+    assert "ground: 100%" in captured.err and "5/5" in captured.err  # the progress bar
+    assert len(_cache_files(cache_dir())) == 5
+    assert cli(["cache", "prepare", str(data), "--split", "valid_seen", "valid_unseen", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "grounded 0 games, 5 already cached" in captured.out and captured.err == ""
+
+
 def test_prepare_games_counts_duplicates_once_and_reports_failures(cache, generated_file):
     texts = _texts(generated_file, 2)
     broken = GameTexts("broken/game", texts[0].domain, texts[0].grammar, "(define (problem p) (:objects")
