@@ -21,7 +21,6 @@ import re
 import time
 import zlib
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -275,11 +274,10 @@ def _ground(texts: GameTexts) -> tuple[str | None, float]:
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".probe.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
     except OSError as exc:
-        raise PermissionError(f"cannot write to the cache folder {folder}: {exc}") from exc
+        raise PermissionError(f"cannot create the cache folder {folder}: {exc}") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write to the cache folder {folder}")
 
 
 def prepare_games(games: Sequence[GameTexts], workers: int | None = None, progress: bool = False) -> PrepareResult:
@@ -313,6 +311,9 @@ def prepare_games(games: Sequence[GameTexts], workers: int | None = None, progre
             todo[path] = texts
     if todo:
         _check_writable(folder)
+        # Imported here: every process that plays a game imports this module, few prepare a cache.
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="game", desc="ground", disable=not progress)

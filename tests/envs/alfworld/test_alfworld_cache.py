@@ -142,6 +142,15 @@ def test_prepare_reports_failed_games_with_exit_1(cache, generated_file, tmp_pat
     assert f"failed: {records[1].game_id}: " in captured.err and "1 game(s) failed" in captured.err
 
 
+def test_prepare_into_a_root_that_cannot_be_made_fails_with_exit_1(tmp_path, monkeypatch, generated_file, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HGPO_ALFWORLD_CACHE", str(blocker / "cache"))
+    assert cli(["cache", "prepare", str(generated_file), "--workers", "1", "--no-progress"]) == 1
+    assert "cannot create the cache folder" in capsys.readouterr().err
+    assert blocker.read_text() == "not a folder"
+
+
 def test_info_lists_folders_and_marks_the_stale_ones(cache, generated_file, capsys):
     assert cli(["cache", "info"]) == 0
     out = capsys.readouterr().out
