@@ -275,9 +275,9 @@ def test_won_checks_the_ground_goal_instances():
     goal = "(exists (?t - thing) (and (kind ?t apple) (hot ?t) (not (hot c1))))"
     game = NativeGame(_TOY_DOMAIN, 'grammar :: """{}""";', _toy_problem(goal))
     assert not game.won(game.init_state)
-    assert game.won(game.init_state | {("hot", "a2")})
-    assert not game.won(game.init_state | {("hot", "a2"), ("hot", "c1")})
-    assert not game.won(game.init_state | {("hot", "c1")})
+    assert game.won(game.init_state | game.state_of([("hot", "a2")]))
+    assert not game.won(game.init_state | game.state_of([("hot", "a2"), ("hot", "c1")]))
+    assert not game.won(game.init_state | game.state_of([("hot", "c1")]))
 
 
 def test_a_goal_with_too_many_instances_is_refused(monkeypatch):
