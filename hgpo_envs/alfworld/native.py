@@ -76,6 +76,93 @@ def _fluent_facts(g: Grounding) -> set[tuple]:
     return found
 
 
+class _OperatorTable:
+    """The operators as plain rows of slot tuples: one row per precondition variant (rows in operator,
+    then variant order), each variant indexed by its rarest positive precondition slot. Holds no object
+    per operator, so a grounded game loads fast; an operator's :class:`Op` and a row's precondition sets
+    are built on first use."""
+
+    def __init__(self, ops: list[Op]) -> None:
+        self.names = tuple(sorted({op.name for op in ops}))
+        name_index = {name: i for i, name in enumerate(self.names)}
+        self.op_name = [name_index[op.name] for op in ops]
+        self.op_args = [op.args for op in ops]
+        self.op_rows = [0]
+        self.row_op: list[int] = []
+        columns: list[list[tuple]] = [[], [], [], []]  # positive, negative, added, deleted slots
+        self.conditional: dict[int, tuple] = {}
+        for op in ops:
+            for variant in op.variants:
+                if variant[4]:
+                    self.conditional[len(self.row_op)] = variant[4]
+                self.row_op.append(op.index)
+                for column, slots in zip(columns, variant[:4], strict=False):
+                    column.append(tuple(sorted(slots)) if isinstance(slots, frozenset) else tuple(slots))
+            self.op_rows.append(len(self.row_op))
+        self.pos, self.neg, self.add, self.delete = columns
+        frequency: dict[int, int] = defaultdict(int)
+        for slots in self.pos:
+            for s in slots:
+                frequency[s] += 1
+        anchored: dict[int, list[int]] = defaultdict(list)
+        unanchored = []
+        for row, slots in enumerate(self.pos):
+            if slots:
+                anchored[min(slots, key=lambda s: (frequency[s], s))].append(row)
+            else:
+                unanchored.append(row)
+        self.anchored = {s: tuple(rows) for s, rows in anchored.items()}
+        self.anchor_slots = frozenset(self.anchored)
+        self.unanchored = tuple(unanchored)
+        self._ops: dict[int, Op] = {}
+        self._checks: dict[int, tuple[frozenset, frozenset]] = {}
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_ops"] = {}
+        state["_checks"] = {}
+        return state
+
+    def op(self, index: int) -> Op:
+        """The operator at ``index``."""
+        found = self._ops.get(index)
+        if found is None:
+            variants = tuple(
+                (frozenset(self.pos[r]), frozenset(self.neg[r]), self.add[r], self.delete[r], self.conditional.get(r, ()))
+                for r in range(self.op_rows[index], self.op_rows[index + 1])
+            )
+            found = Op(index, self.names[self.op_name[index]], self.op_args[index], variants)
+            self._ops[index] = found
+        return found
+
+    def all_ops(self) -> list[Op]:
+        return [self.op(i) for i in range(len(self.op_args))]
+
+    def applicable(self, state: frozenset) -> list[tuple[Op, tuple]]:
+        """(operator, its first applicable variant) of every applicable operator, in operator order."""
+        first: dict[int, int] = {}
+        checks = self._checks
+        row_op = self.row_op
+        candidates = list(self.unanchored)
+        anchored = self.anchored
+        for s in state & self.anchor_slots:
+            candidates += anchored[s]
+        for row in candidates:
+            check = checks.get(row)
+            if check is None:
+                check = checks[row] = (frozenset(self.pos[row]), frozenset(self.neg[row]))
+            if check[0] <= state and state.isdisjoint(check[1]):
+                index = row_op[row]
+                previous = first.get(index)
+                if previous is None or row < previous:
+                    first[index] = row
+        out = []
+        for index in sorted(first):
+            op = self._ops.get(index) or self.op(index)
+            out.append((op, op.variants[first[index] - self.op_rows[index]]))
+        return out
+
+
 class NativeGame:
     """A problem grounded once: numbered facts, operators, static facts, entities, texts. Shared
     read-only by engines."""
@@ -98,13 +185,12 @@ class NativeGame:
             self.static_by_pred[fact[0]].append(fact[1:])
         self._number_facts(sorted(_fluent_facts(g)))
         self._params = {a.name: tuple((p.lstrip("?"), t) for p, t in a.parameters) for a in self.domain.actions}
-        self.ops: list[Op] = [self._compile(i, op) for i, op in enumerate(g.operators)]
-        g.operators = []  # now held as self.ops
-        self._index_variants()
+        self._table = _OperatorTable([self._compile(i, op) for i, op in enumerate(g.operators)])
+        g.operators = []  # now held by the table
         self._static_commands = {
             name: _is_static_query_text(text.template, self.fluent_preds) for name, text in self.text.actions.items()
         }
-        self._commands: list[str | None] = [None] * len(self.ops)
+        self._commands: dict[int, str] = {}
         self._intro: str | None = None
         self._static_index: dict[tuple, list] = {}
         self._type_cache: dict[tuple[str, str], bool] = {}
@@ -165,27 +251,6 @@ class NativeGame:
             if possible:
                 disjuncts.append((frozenset(pos), frozenset(neg)))
         return tuple(disjuncts)
-
-    def _index_variants(self) -> None:
-        """Every variant indexed by its rarest positive precondition slot; those without one always checked."""
-        frequency: dict[int, int] = defaultdict(int)
-        for op in self.ops:
-            for variant in op.variants:
-                for s in variant[0]:
-                    frequency[s] += 1
-        anchored: dict[int, list[tuple]] = defaultdict(list)
-        self.unanchored: tuple[tuple, ...] = ()
-        unanchored = []
-        for op in self.ops:
-            for number, (pos, neg, *_) in enumerate(op.variants):
-                entry = (op.index, number, pos, neg)
-                if pos:
-                    anchored[min(pos, key=lambda s: (frequency[s], s))].append(entry)
-                else:
-                    unanchored.append(entry)
-        self.anchored: dict[int, tuple[tuple, ...]] = {s: tuple(e) for s, e in anchored.items()}
-        self._anchor_slots = frozenset(self.anchored)
-        self.unanchored = tuple(unanchored)
 
     # -- facts ---------------------------------------------------------------------------------------
 
@@ -294,20 +359,14 @@ class NativeGame:
 
     # -- rules ---------------------------------------------------------------------------------------
 
+    @property
+    def ops(self) -> list[Op]:
+        """Every operator, in order (built from the operator table on first use)."""
+        return self._table.all_ops()
+
     def applicable(self, state: frozenset) -> list[tuple[Op, tuple]]:
         """Applicable operators (each with its first applicable variant), in operator order."""
-        first: dict[int, int] = {}
-        anchored = self.anchored
-        candidates = list(self.unanchored)
-        for s in state & self._anchor_slots:
-            candidates += anchored[s]
-        for index, number, pos, neg in candidates:
-            if pos <= state and state.isdisjoint(neg):
-                previous = first.get(index)
-                if previous is None or number < previous:
-                    first[index] = number
-        ops = self.ops
-        return [(ops[i], ops[i].variants[first[i]]) for i in sorted(first)]
+        return self._table.applicable(state)
 
     def _mapping(self, op: Op) -> dict:
         """(placeholder, type) -> id of the operator's parameters, as grammar queries bind them."""
@@ -315,7 +374,7 @@ class NativeGame:
 
     def command(self, op: Op, state: frozenset) -> str:
         """The command text of ``op`` in ``state`` (derived once when it depends on static facts only)."""
-        command = self._commands[op.index]
+        command = self._commands.get(op.index)
         if command is not None:
             return command
         text = self.text.actions.get(op.name)
@@ -363,6 +422,7 @@ class NativeGame:
         state["_static_index"] = {}
         state["_type_cache"] = {}
         state["_slot_of"] = None
+        state["_commands"] = {}
         return state
 
     def intro(self) -> str:
