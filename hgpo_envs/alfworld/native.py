@@ -550,6 +550,12 @@ class NativeEngine:
     def set_state(self, state: NativeState) -> None:
         if not isinstance(state, NativeState):
             raise TypeError(f"expected a NativeState, got {type(state).__name__}")
+        if self.game is None:
+            raise RuntimeError("load a game before set_state()")
+        slots = 2 * self.game.n_facts
+        if not isinstance(state.facts, frozenset) or any(not isinstance(s, int) or not 0 <= s < slots
+                                                          for s in state.facts):
+            raise ValueError(f"state.facts must be a frozenset of this game's slots (ints in [0, {slots}))")
         self.state = state.facts
         self.moves = state.moves
         self._refresh()
