@@ -32,6 +32,7 @@ _MOVE = "gotolocation"
 _LOCATION = "atlocation"
 _OPEN = "openobject"
 _OPENED = "opened"
+_HOLDS = "holds"
 
 
 def _goal_candidates(game: NativeGame, literals: list, var: str, type_: str) -> list[str]:
@@ -48,42 +49,34 @@ def _goal_candidates(game: NativeGame, literals: list, var: str, type_: str) -> 
 
 
 class _Plan:
-    """Per-game data of the search, computed once per :class:`NativeGame`."""
+    """Per-game data of the search, computed once per :class:`NativeGame` (facts as the game's slots)."""
 
     def __init__(self, game: NativeGame) -> None:
         g = game.grounding
+        facts = game.facts
         relevant_preds: set[str] = set()
         for op in game.ops:
             for variant in op.variants:
-                relevant_preds.update(f[0] for f in variant[0] | variant[1])
+                relevant_preds.update(facts[s][0] for s in variant[0] | variant[1])
         for literals, _ in g.goal:
             relevant_preds.update(pred for _, pred, _ in literals if pred in g.fluents)
-        self.relevant_preds = frozenset(relevant_preds)
+        self.relevant = frozenset(i for i, f in enumerate(facts) if f[0] in relevant_preds)
+        self.location_of = {i: f[2] for i, f in enumerate(facts) if f[0] == _LOCATION}
+        self.held_of = {i: f[2] for i, f in enumerate(facts) if f[0] == _HOLDS}
+        self.opened_of = {i: f[1] for i, f in enumerate(facts) if f[0] == _OPENED}
+        self.location_slots = frozenset(self.location_of)
+        self.held_slots = frozenset(self.held_of)
         # Candidates of each goal variable from its static literals.
         self.goal_objects: set[str] = set()
         for literals, variables in g.goal:
             for var, type_ in variables:
-                cands = _goal_candidates(game, literals, var, type_)
-                self.goal_objects.update(cands)
+                self.goal_objects.update(_goal_candidates(game, literals, var, type_))
         self.moves: dict[str, list] = defaultdict(list)  # target location -> goto variants
         self.opens: dict[str, list] = defaultdict(list)  # receptacle -> open variants
-        self.actions: list[tuple] = []  # (op, variant, location or None, other positives, negatives)
+        self.actions: list[tuple] = []  # (op, variant, location or None, other positives but opened, negatives)
         for op in game.ops:
             for variant in op.variants:
-                pos, neg, add, _delete, cond = variant
-                if op.name == _MOVE:
-                    target = next((f[2] for f in add if f[0] == _LOCATION), None)
-                    if target is not None:
-                        self.moves[target].append((op, variant))
-                    continue
-                if op.name == _OPEN:
-                    self.opens[op.args[-1]].append((op, variant))
-                    continue
-                if not any(f[0] in self.relevant_preds for f in add) and not cond:
-                    continue
-                loc = next((f[2] for f in pos if f[0] == _LOCATION), None)
-                rest = tuple(f for f in pos if f[0] != _LOCATION)
-                self.actions.append((op, variant, loc, rest, neg))
+                self._add_action(op, variant, facts, relevant_preds)
         self.object_type = {o for o, t in g.objects.items() if t == "object"}
         self._heuristic_setup(game)
         # Actions on goal objects only (always considered), and those also involving one other object.
@@ -96,6 +89,21 @@ class _Plan:
             elif len(others) == 1:
                 self.by_object[next(iter(others))].append(entry)
 
+    def _add_action(self, op, variant: tuple, facts: tuple, relevant_preds: set) -> None:
+        pos, neg, add, _delete, cond = variant
+        if op.name == _MOVE:
+            target = next((facts[s][2] for s in add if facts[s][0] == _LOCATION), None)
+            if target is not None:
+                self.moves[target].append((op, variant))
+            return
+        if op.name == _OPEN:
+            self.opens[op.args[-1]].append((op, variant))
+            return
+        if not any(facts[s][0] in relevant_preds for s in add) and not cond:
+            return
+        loc = next((self.location_of[s] for s in pos if s in self.location_of), None)
+        rest = tuple(s for s in pos if s not in self.location_of and s not in self.opened_of)
+        self.actions.append((op, variant, loc, rest, neg))
 
     def _heuristic_setup(self, game: NativeGame) -> None:
         """An admissible A* estimate from the game's ground goal instances: the unsatisfied goal facts of
@@ -106,7 +114,7 @@ class _Plan:
         most = 1
         for op in game.ops:
             for variant in op.variants:
-                most = max(most, sum(1 for f in variant[2] if f[0] in goal_preds))
+                most = max(most, sum(1 for s in variant[2] if game.facts[s][0] in goal_preds))
         self.max_goal_adds = most
         self.bindings: tuple[tuple[frozenset, frozenset], ...] | None = game.goals
         if len(game.goals) > 3000 or any(neg for _, neg in game.goals):
@@ -116,14 +124,14 @@ class _Plan:
         """A lower bound of the remaining plan cost."""
         if not self.bindings:
             return 0
-        best = None
-        for pos, _ in self.bindings:
-            missing = len(pos - state)
-            if best is None or missing < best:
-                best = missing
-                if best == 0:
-                    break
+        best = min(len(pos - state) for pos, _ in self.bindings)
         return -(-best // self.max_goal_adds)
+
+    def location(self, state: frozenset) -> str | None:
+        """Where the agent is."""
+        for s in state & self.location_slots:
+            return self.location_of[s]
+        return None
 
 
 _PLANS: dict[int, tuple[NativeGame, _Plan]] = {}
@@ -140,15 +148,63 @@ def _plan_data(game: NativeGame) -> _Plan:
 
 def plan_key(game: NativeGame, state: frozenset) -> frozenset:
     """The part of a state that a plan depends on (facts of predicates used by preconditions or the goal)."""
-    relevant = _plan_data(game).relevant_preds
-    return frozenset(f for f in state if f[0] in relevant)
+    return state & _plan_data(game).relevant
 
 
-def _agent_location(state: frozenset) -> str | None:
-    for f in state:
-        if f[0] == _LOCATION:
-            return f[2]
+def _first_applicable(game: NativeGame, entries, state: frozenset) -> tuple[frozenset, str] | None:
+    """(next state, command) of the first of ``entries`` ((op, variant) pairs) applicable in ``state``."""
+    for op, variant in entries:
+        if variant[0] <= state and state.isdisjoint(variant[1]):
+            return game.apply(state, variant), game.command(op, state)
     return None
+
+
+def _successors(game: NativeGame, data: _Plan, s: frozenset) -> list[tuple[int, frozenset, tuple[str, ...]]]:
+    """(cost, state, commands) of every search step from ``s``: a useful action, preceded by the ``go to``
+    and the ``open`` it needs; a lone ``go to`` only when it wins."""
+    here = data.location(s)
+    moved: dict[str, tuple[frozenset, str] | None] = {}
+
+    def move_to(loc: str) -> tuple[frozenset, str] | None:
+        if loc not in moved:
+            moved[loc] = _first_applicable(game, data.moves.get(loc, ()), s)
+        return moved[loc]
+
+    successors = []
+    candidates = list(data.goal_actions)
+    for obj in {data.held_of[h] for h in s & data.held_slots} - data.goal_objects:
+        candidates += data.by_object.get(obj, ())
+    for op, variant, loc, rest, neg in candidates:
+        if op.name == "putobject" and op.args[2] in data.goal_objects and op.args[3] not in data.goal_objects:
+            continue
+        if not all(f in s for f in rest):
+            continue
+        s1, prefix = s, ()
+        if loc is not None and loc != here:
+            moved_state = move_to(loc)
+            if moved_state is None:
+                continue
+            s1, prefix = moved_state[0], (moved_state[1],)
+        if not s1.isdisjoint(neg):
+            continue
+        missing = variant[0] - s1
+        if missing:
+            # The one thing missing may be an opened receptacle: open it right before (never earlier).
+            if len(missing) != 1 or next(iter(missing)) not in data.opened_of:
+                continue
+            opened = _first_applicable(game, data.opens.get(data.opened_of[next(iter(missing))], ()), s1)
+            if opened is None:
+                continue
+            s1, prefix = opened[0], (*prefix, opened[1])
+            if not s1.isdisjoint(neg) or not variant[0] <= s1:
+                continue
+        successors.append((len(prefix) + 1, game.apply(s1, variant), (*prefix, game.command(op, s1))))
+    for loc in data.moves:
+        if loc != here:
+            moved_state = move_to(loc)
+            if moved_state is not None and game.won(moved_state[0]):
+                successors.append((1, moved_state[0], (moved_state[1],)))
+    return successors
 
 
 def expert_plan(game: NativeGame, state: frozenset, budget: int = DEFAULT_BUDGET) -> list[str] | None:
@@ -157,79 +213,20 @@ def expert_plan(game: NativeGame, state: frozenset, budget: int = DEFAULT_BUDGET
     if game.won(state):
         return []
     data = _plan_data(game)
-    relevant = data.relevant_preds
-
-    def key(s: frozenset) -> frozenset:
-        return frozenset(f for f in s if f[0] in relevant)
-
+    relevant = data.relevant
     counter = itertools.count()
-    start_key = key(state)
     frontier = [(data.estimate(state), 0, next(counter), state, ())]
-    best = {start_key: 0}
+    best = {state & relevant: 0}
     expanded = 0
     while frontier and expanded < budget:
         _, cost, _, s, plan = heapq.heappop(frontier)
-        if best.get(key(s), cost) < cost:
+        if best.get(s & relevant, cost) < cost:
             continue
         if game.won(s):
             return list(plan)
         expanded += 1
-        here = _agent_location(s)
-        held = {f[2] for f in s if f[0] == "holds"}
-        successors = []
-        moved: dict[str, tuple[frozenset, str] | None] = {}
-
-        def move_to(loc: str, s: frozenset = s, here: str | None = here, moved: dict = moved):
-            if loc not in moved:
-                moved[loc] = None
-                for op, variant in data.moves.get(loc, ()):
-                    pos, neg = variant[0], variant[1]
-                    if all(f in s for f in pos) and not any(f in s for f in neg):
-                        moved[loc] = (game.apply(s, variant), game.command(op, s))
-                        break
-            return moved[loc]
-
-        candidates = list(data.goal_actions)
-        for obj in held - data.goal_objects:
-            candidates += data.by_object.get(obj, ())
-        for op, variant, loc, rest, neg in candidates:
-            if op.name == "putobject" and op.args[2] in data.goal_objects and op.args[3] not in data.goal_objects:
-                continue
-            if not all(f in s for f in rest if f[0] != _OPENED):
-                continue
-            if loc is None or loc == here:
-                s1, prefix = s, ()
-            else:
-                moved_state = move_to(loc)
-                if moved_state is None:
-                    continue
-                s1, prefix = moved_state[0], (moved_state[1],)
-            if any(f in s1 for f in neg):
-                continue
-            missing = [f for f in variant[0] if f not in s1]
-            if missing:
-                # The one thing missing may be an opened receptacle: open it right before (never earlier).
-                if len(missing) != 1 or missing[0][0] != _OPENED:
-                    continue
-                opened = None
-                for open_op, open_variant in data.opens.get(missing[0][1], ()):
-                    if all(f in s1 for f in open_variant[0]) and not any(f in s1 for f in open_variant[1]):
-                        opened = (game.apply(s1, open_variant), game.command(open_op, s1))
-                        break
-                if opened is None:
-                    continue
-                s1, prefix = opened[0], (*prefix, opened[1])
-                if any(f in s1 for f in neg) or not all(f in s1 for f in variant[0]):
-                    continue
-            successors.append((len(prefix) + 1, game.apply(s1, variant), (*prefix, game.command(op, s1))))
-        for loc in data.moves:
-            if loc == here:
-                continue
-            moved_state = move_to(loc)
-            if moved_state is not None and game.won(moved_state[0]):
-                successors.append((1, moved_state[0], (moved_state[1],)))
-        for step_cost, s2, commands in successors:
-            k = key(s2)
+        for step_cost, s2, commands in _successors(game, data, s):
+            k = s2 & relevant
             c = cost + step_cost
             if c < best.get(k, c + 1):
                 best[k] = c

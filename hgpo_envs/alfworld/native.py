@@ -4,11 +4,13 @@ Produces the same observations, admissible commands (same strings, same order), 
 the TextWorld-backed engine (:mod:`hgpo_envs.alfworld.engine`), in pure Python with no C++ build:
 
 * :class:`NativeGame`: one problem grounded once (:func:`hgpo_envs.alfworld.pddl.ground`) with the
-  entities' displayed names and each operator's command text; cached per (domain, grammar, problem).
+  entities' displayed names; its fluent facts numbered (``facts``: slot -> fact, sorted, so one
+  predicate's facts are sorted as TextWorld sorts them), operators over those numbers; cached per
+  (domain, grammar, problem) in this process and on disk (:mod:`hgpo_envs.alfworld.game_cache`).
 * :class:`NativeEngine`: ``load(game)`` / ``reset()`` / ``step(command)`` on a state that is a
-  ``frozenset`` of true fluent facts plus TextWorld's ``not_*`` marker facts (a deleted atom leaves a
-  ``not_<pred>`` fact until it is added again; the grammar's ``not_inreceptacle`` queries read them).
-  ``get_state()`` / ``set_state()`` copy a state in O(1).
+  ``frozenset`` of slots: slot ``i < n`` is ``facts[i]`` holding, slot ``n + i`` TextWorld's ``not_*``
+  marker of it (a deleted atom leaves a ``not_<pred>`` fact until it is added again; the grammar's
+  ``not_inreceptacle`` queries read them). ``get_state()`` / ``set_state()`` copy a state in O(1).
 """
 
 from __future__ import annotations
@@ -16,54 +18,159 @@ from __future__ import annotations
 import functools
 import json
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hgpo_envs.alfworld.game_cache import cache_file, read_cached, write_cached
 from hgpo_envs.alfworld.grammar import Entity, TextLogic, derive, parse_query, parse_twl2
 from hgpo_envs.alfworld.names import alfred_names
 from hgpo_envs.alfworld.pddl import Domain, Grounding, ground, parse_domain, parse_problem
 
-__all__ = ["NOTHING_HAPPENS", "NativeEngine", "NativeGame", "NativeState", "native_game"]
+__all__ = ["NOTHING_HAPPENS", "NativeEngine", "NativeGame", "NativeState", "Op", "native_game"]
 
 NOTHING_HAPPENS = "Nothing happens."
 
 
 @dataclass(frozen=True)
 class NativeState:
-    """A copyable engine state: true fluent facts (with ``not_*`` markers) and the move count."""
+    """A copyable engine state: the slots of true fluent facts and ``not_*`` markers, and the move count
+    (:meth:`NativeGame.fact_tuples` spells the slots out)."""
 
     facts: frozenset
     moves: int
 
 
-class _Op:
-    """A ground operator with its variants compiled for fast checks."""
+class Op(NamedTuple):
+    """A ground operator. Each variant is ``(positive slots, negative slots, added slots, deleted slots,
+    conditional effects)``; a conditional effect is ``(disjuncts, added, deleted)`` with each disjunct a
+    ``(positive slots, negative slots)`` pair, judged on the state before the action."""
 
-    __slots__ = ("args", "command", "index", "mapping", "name", "variants")
-
-    def __init__(self, index: int, name: str, args: tuple, mapping: dict, variants: list) -> None:
-        self.index = index
-        self.name = name
-        self.args = args
-        self.mapping = mapping  # (placeholder, type) -> id
-        # (positive facts, negative facts, adds, deletes, conditional effects)
-        self.variants = variants
-        self.command: str | None = None
+    index: int
+    name: str
+    args: tuple[str, ...]
+    variants: tuple[tuple, ...]
 
 
 def _is_static_query(query: str, fluent_preds: frozenset) -> bool:
     return all(pred not in fluent_preds and not pred.startswith("not_") for pred, _ in parse_query(query))
 
 
+def _fluent_facts(g: Grounding) -> set[tuple]:
+    """Every fluent fact the game can mention: initial, in preconditions, effects, conditions, the goal."""
+    found = {f for f in g.init if f[0] in g.fluents}
+    for op in g.operators:
+        for pre, add, delete, conditional in op.variants:
+            found.update(f for f, _ in pre)
+            found.update(add)
+            found.update(delete)
+            for conjuncts, c_add, c_del, binding in conditional:
+                found.update(c_add)
+                found.update(c_del)
+                for literals, _ in conjuncts:
+                    found.update((pred, *(binding.get(t, t) for t in terms)) for _, pred, terms in literals
+                                 if pred in g.fluents)
+    for pos, neg in g.goal_instances:
+        found.update(pos)
+        found.update(neg)
+    return found
+
+
+class _OperatorTable:
+    """The operators as plain rows of slot tuples: one row per precondition variant (rows in operator,
+    then variant order), each variant indexed by its rarest positive precondition slot. Holds no object
+    per operator, so a grounded game loads fast; an operator's :class:`Op` and a row's precondition sets
+    are built on first use."""
+
+    def __init__(self, ops: list[Op]) -> None:
+        self.names = tuple(sorted({op.name for op in ops}))
+        name_index = {name: i for i, name in enumerate(self.names)}
+        self.op_name = [name_index[op.name] for op in ops]
+        self.op_args = [op.args for op in ops]
+        self.op_rows = [0]
+        self.row_op: list[int] = []
+        columns: list[list[tuple]] = [[], [], [], []]  # positive, negative, added, deleted slots
+        self.conditional: dict[int, tuple] = {}
+        for op in ops:
+            for variant in op.variants:
+                if variant[4]:
+                    self.conditional[len(self.row_op)] = variant[4]
+                self.row_op.append(op.index)
+                for column, slots in zip(columns, variant[:4], strict=False):
+                    column.append(tuple(sorted(slots)) if isinstance(slots, frozenset) else tuple(slots))
+            self.op_rows.append(len(self.row_op))
+        self.pos, self.neg, self.add, self.delete = columns
+        frequency: dict[int, int] = defaultdict(int)
+        for slots in self.pos:
+            for s in slots:
+                frequency[s] += 1
+        anchored: dict[int, list[int]] = defaultdict(list)
+        unanchored = []
+        for row, slots in enumerate(self.pos):
+            if slots:
+                anchored[min(slots, key=lambda s: (frequency[s], s))].append(row)
+            else:
+                unanchored.append(row)
+        self.anchored = {s: tuple(rows) for s, rows in anchored.items()}
+        self.anchor_slots = frozenset(self.anchored)
+        self.unanchored = tuple(unanchored)
+        self._ops: dict[int, Op] = {}
+        self._checks: dict[int, tuple[frozenset, frozenset]] = {}
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_ops"] = {}
+        state["_checks"] = {}
+        return state
+
+    def op(self, index: int) -> Op:
+        """The operator at ``index``."""
+        found = self._ops.get(index)
+        if found is None:
+            variants = tuple(
+                (frozenset(self.pos[r]), frozenset(self.neg[r]), self.add[r], self.delete[r], self.conditional.get(r, ()))
+                for r in range(self.op_rows[index], self.op_rows[index + 1])
+            )
+            found = Op(index, self.names[self.op_name[index]], self.op_args[index], variants)
+            self._ops[index] = found
+        return found
+
+    def all_ops(self) -> list[Op]:
+        return [self.op(i) for i in range(len(self.op_args))]
+
+    def applicable(self, state: frozenset) -> list[tuple[Op, tuple]]:
+        """(operator, its first applicable variant) of every applicable operator, in operator order."""
+        first: dict[int, int] = {}
+        checks = self._checks
+        row_op = self.row_op
+        candidates = list(self.unanchored)
+        anchored = self.anchored
+        for s in state & self.anchor_slots:
+            candidates += anchored[s]
+        for row in candidates:
+            check = checks.get(row)
+            if check is None:
+                check = checks[row] = (frozenset(self.pos[row]), frozenset(self.neg[row]))
+            if check[0] <= state and state.isdisjoint(check[1]):
+                index = row_op[row]
+                previous = first.get(index)
+                if previous is None or row < previous:
+                    first[index] = row
+        out = []
+        for index in sorted(first):
+            op = self._ops.get(index) or self.op(index)
+            out.append((op, op.variants[first[index] - self.op_rows[index]]))
+        return out
+
+
 class NativeGame:
-    """A problem grounded once: operators, static facts, entities, texts. Shared read-only by engines."""
+    """A problem grounded once: numbered facts, operators, static facts, entities, texts. Shared
+    read-only by engines."""
 
     def __init__(self, domain_text: str, grammar_text: str, problem_text: str) -> None:
         self.domain: Domain = _domain(domain_text)
         self.text: TextLogic = _text_logic(grammar_text)
-        problem = parse_problem(problem_text)
-        self.grounding: Grounding = ground(self.domain, problem)
+        self.grounding: Grounding = ground(self.domain, parse_problem(problem_text))
         g = self.grounding
         self.types = dict(g.objects)
         ids = sorted({arg for fact in g.init for arg in fact[1:]})
@@ -76,43 +183,94 @@ class NativeGame:
         self.static_by_pred: dict[str, list[tuple]] = defaultdict(list)
         for fact in sorted(g.static):
             self.static_by_pred[fact[0]].append(fact[1:])
-        self.init_state = frozenset(f for f in g.init if f[0] in g.fluents)
-        params = {a.name: a.parameters for a in self.domain.actions}
-        self.ops: list[_Op] = []
-        for op in g.operators:
-            mapping = {(p.lstrip("?"), t): arg for (p, t), arg in zip(params[op.name], op.args, strict=True)}
-            variants = []
-            for pre, add, delete, cond in op.variants:
-                pos = frozenset(f for f, v in pre if v)
-                neg = frozenset(f for f, v in pre if not v)
-                variants.append((pos, neg, add, delete, cond))
-            self.ops.append(_Op(len(self.ops), op.name, op.args, mapping, variants))
-        g.operators = []  # now held as self.ops
-        # Index every variant by its rarest positive precondition fact; variants without one are always checked.
-        frequency: dict[tuple, int] = defaultdict(int)
-        for op in self.ops:
-            for variant in op.variants:
-                for fact in variant[0]:
-                    frequency[fact] += 1
-        self.anchored: dict[tuple, list[tuple[_Op, tuple]]] = defaultdict(list)
-        self.unanchored: list[tuple[_Op, tuple]] = []
-        for op in self.ops:
-            for variant in op.variants:
-                if variant[0]:
-                    anchor = min(variant[0], key=lambda f: (frequency[f], f))
-                    self.anchored[anchor].append((op, variant))
-                else:
-                    self.unanchored.append((op, variant))
+        self._number_facts(sorted(_fluent_facts(g)))
+        self._params = {a.name: tuple((p.lstrip("?"), t) for p, t in a.parameters) for a in self.domain.actions}
+        self._table = _OperatorTable([self._compile(i, op) for i, op in enumerate(g.operators)])
+        g.operators = []  # now held by the table
         self._static_commands = {
             name: _is_static_query_text(text.template, self.fluent_preds) for name, text in self.text.actions.items()
         }
+        self._commands: dict[int, str] = {}
         self._intro: str | None = None
         self._static_index: dict[tuple, list] = {}
+        self._type_cache: dict[tuple[str, str], bool] = {}
+        self._slot_of: dict[tuple, int] | None = None
+
+    # -- compiling the grounding ----------------------------------------------------------------------
+
+    def _number_facts(self, facts: list[tuple]) -> None:
+        """Slots for ``facts`` (sorted), their markers, per-predicate slot sets, the initial state and goal."""
+        self.facts: tuple[tuple, ...] = tuple(facts)
+        n = self.n_facts = len(facts)
+        slot = {f: i for i, f in enumerate(facts)}
+        by_pred: dict[str, list[int]] = defaultdict(list)
+        for i, f in enumerate(facts):
+            by_pred[f[0]].append(i)
+        self._slots_of: dict[str, frozenset] = {}
+        for pred, slots in by_pred.items():
+            self._slots_of[pred] = frozenset(slots)
+            self._slots_of["not_" + pred] = frozenset(n + i for i in slots)
+        self._slot_args: tuple[tuple, ...] = tuple(f[1:] for f in facts) * 2
+        g = self.grounding
+        self.init_state: frozenset = frozenset(slot[f] for f in g.init if f[0] in g.fluents)
         # The goal as ground instances: won when one holds (a few per ALFWorld game).
         self.goals: tuple[tuple[frozenset, frozenset], ...] = tuple(
-            (frozenset(pos), frozenset(neg)) for pos, neg in g.goal_instances
+            (frozenset(slot[f] for f in pos), frozenset(slot[f] for f in neg)) for pos, neg in g.goal_instances
         )
-        self._type_cache: dict[tuple[str, str], bool] = {}
+        self._slot_of = slot
+
+    def _compile(self, index: int, op) -> Op:
+        """:class:`Op` of a grounded operator: facts as slots, conditions with static literals decided."""
+        slot = self._slot_of
+        variants = []
+        for pre, add, delete, conditional in op.variants:
+            variants.append((
+                frozenset(slot[f] for f, v in pre if v), frozenset(slot[f] for f, v in pre if not v),
+                tuple(slot[f] for f in add), tuple(slot[f] for f in delete),
+                tuple((self._condition(conjuncts, binding), tuple(slot[f] for f in c_add),
+                       tuple(slot[f] for f in c_del)) for conjuncts, c_add, c_del, binding in conditional),
+            ))
+        return Op(index, op.name, op.args, tuple(variants))
+
+    def _condition(self, conjuncts: list, binding: dict) -> tuple[tuple[frozenset, frozenset], ...]:
+        """A ``when`` condition as (positive slots, negative slots) disjuncts; statically false ones dropped."""
+        static = self.grounding.static
+        disjuncts = []
+        for literals, _ in conjuncts:
+            pos, neg, possible = [], [], True
+            for positive, pred, terms in literals:
+                args = tuple(binding.get(t, t) for t in terms)
+                if pred == "=":
+                    possible = (args[0] == args[1]) == positive
+                elif pred not in self.fluent_preds:
+                    possible = (((pred, *args)) in static) == positive
+                else:
+                    (pos if positive else neg).append(self._slot_of[(pred, *args)])
+                if not possible:
+                    break
+            if possible:
+                disjuncts.append((frozenset(pos), frozenset(neg)))
+        return tuple(disjuncts)
+
+    # -- facts ---------------------------------------------------------------------------------------
+
+    def slot(self, fact: tuple) -> int:
+        """The slot of a fluent fact (``("not_" + pred, ...)`` for its marker); ``KeyError`` if unknown."""
+        if self._slot_of is None:
+            self._slot_of = {f: i for i, f in enumerate(self.facts)}
+        if fact[0].startswith("not_") and fact[0][4:] in self.fluent_preds:
+            return self.n_facts + self._slot_of[(fact[0][4:], *fact[1:])]
+        return self._slot_of[fact]
+
+    def state_of(self, facts: Iterable[tuple]) -> frozenset:
+        """The state (slots) holding ``facts`` (fluent facts and ``not_*`` markers)."""
+        return frozenset(self.slot(f) for f in facts)
+
+    def fact_tuples(self, state: frozenset) -> frozenset:
+        """The facts of a state spelled out: ``(pred, arg, ...)`` tuples, markers as ``("not_" + pred, ...)``."""
+        n = self.n_facts
+        return frozenset(self.facts[s] if s < n else ("not_" + self.facts[s - n][0], *self.facts[s - n][1:])
+                         for s in state)
 
     # -- queries over a state ------------------------------------------------------------------------
 
@@ -122,7 +280,9 @@ class NativeGame:
             return self.static_by_pred.get(pred, [])
         found = cache.get(pred)
         if found is None:
-            found = sorted(f[1:] for f in state if f[0] == pred)
+            slots = self._slots_of.get(pred)
+            args = self._slot_args
+            found = [args[s] for s in sorted(state & slots)] if slots else []
             cache[pred] = found
         return found
 
@@ -199,63 +359,53 @@ class NativeGame:
 
     # -- rules ---------------------------------------------------------------------------------------
 
-    def applicable(self, state: frozenset) -> list[tuple[_Op, tuple]]:
-        """Applicable operators (each with its first applicable variant), in operator order."""
-        found: dict[int, tuple[_Op, tuple]] = {}
-        anchored = self.anchored
-        candidates = list(self.unanchored)
-        for fact in state:
-            entries = anchored.get(fact)
-            if entries:
-                candidates += entries
-        for op, variant in candidates:
-            if variant[0] <= state and state.isdisjoint(variant[1]):
-                previous = found.get(op.index)
-                if previous is None or op.variants.index(variant) < op.variants.index(previous[1]):
-                    found[op.index] = (op, variant)
-        return [found[i] for i in sorted(found)]
+    @property
+    def ops(self) -> list[Op]:
+        """Every operator, in order (built from the operator table on first use)."""
+        return self._table.all_ops()
 
-    def command(self, op: _Op, state: frozenset) -> str:
-        if op.command is not None:
-            return op.command
+    def applicable(self, state: frozenset) -> list[tuple[Op, tuple]]:
+        """Applicable operators (each with its first applicable variant), in operator order."""
+        return self._table.applicable(state)
+
+    def _mapping(self, op: Op) -> dict:
+        """(placeholder, type) -> id of the operator's parameters, as grammar queries bind them."""
+        return dict(zip(self._params[op.name], op.args, strict=True))
+
+    def command(self, op: Op, state: frozenset) -> str:
+        """The command text of ``op`` in ``state`` (derived once when it depends on static facts only)."""
+        command = self._commands.get(op.index)
+        if command is not None:
+            return command
         text = self.text.actions.get(op.name)
         if text is None:
             raise ValueError(f"the grammar has no template for action {op.name!r}")
-        command = self.derive(state, text.template, op.mapping)
+        command = self.derive(state, text.template, self._mapping(op))
         if self._static_commands.get(op.name):
-            op.command = command
+            self._commands[op.index] = command
         return command
 
     def apply(self, state: frozenset, variant: tuple) -> frozenset:
+        """The state after a variant's effects: adds, deletes, then each conditional effect whose
+        condition held before the action (a delete leaves the fact's ``not_*`` marker, an add clears it)."""
         _, _, add, delete, conditional = variant
+        n = self.n_facts
         facts = set(state)
-        effects: list[tuple[tuple, bool]] = [(f, True) for f in add] + [(f, False) for f in delete]
-        for conjuncts, c_add, c_del, binding in conditional:
-            if any(self._holds(state, lits, binding) for lits, _ in conjuncts):
-                effects += [(f, True) for f in c_add] + [(f, False) for f in c_del]
-        for fact, positive in effects:
-            if positive:
-                facts.discard(("not_" + fact[0], *fact[1:]))
-                facts.add(fact)
-            else:
-                facts.discard(fact)
-                facts.add(("not_" + fact[0], *fact[1:]))
+        for s in add:
+            facts.discard(n + s)
+            facts.add(s)
+        for s in delete:
+            facts.discard(s)
+            facts.add(n + s)
+        for disjuncts, c_add, c_del in conditional:
+            if any(pos <= state and state.isdisjoint(neg) for pos, neg in disjuncts):
+                for s in c_add:
+                    facts.discard(n + s)
+                    facts.add(s)
+                for s in c_del:
+                    facts.discard(s)
+                    facts.add(n + s)
         return frozenset(facts)
-
-    def _true(self, state: frozenset, fact: tuple) -> bool:
-        if fact[0] in self.fluent_preds:
-            return fact in state
-        return fact in self.grounding.static
-
-    def _holds(self, state: frozenset, literals: list, binding: dict) -> bool:
-        for positive, pred, terms in literals:
-            args = tuple(binding.get(t, t) for t in terms)
-            if pred == "=":
-                if (args[0] == args[1]) != positive:
-                    return False
-            elif self._true(state, (pred, *args)) != positive:
-                return False
-        return True
 
     def won(self, state: frozenset) -> bool:
         """Whether the goal holds: some ground goal instance's facts are all true and its negated ones not."""
@@ -271,6 +421,8 @@ class NativeGame:
         state.pop("text", None)
         state["_static_index"] = {}
         state["_type_cache"] = {}
+        state["_slot_of"] = None
+        state["_commands"] = {}
         return state
 
     def intro(self) -> str:
@@ -278,9 +430,9 @@ class NativeGame:
             self._intro = self.derive(self.init_state, "#intro#", {})
         return self._intro
 
-    def feedback(self, op: _Op, state: frozenset) -> str:
+    def feedback(self, op: Op, state: frozenset) -> str:
         text = self.text.actions[op.name]
-        return self.derive(state, text.feedback, op.mapping)
+        return self.derive(state, text.feedback, self._mapping(op))
 
 
 def _is_static_query_text(template: str, fluent_preds: frozenset) -> bool:
@@ -398,6 +550,12 @@ class NativeEngine:
     def set_state(self, state: NativeState) -> None:
         if not isinstance(state, NativeState):
             raise TypeError(f"expected a NativeState, got {type(state).__name__}")
+        if self.game is None:
+            raise RuntimeError("load a game before set_state()")
+        slots = 2 * self.game.n_facts
+        if not isinstance(state.facts, frozenset) or any(not isinstance(s, int) or not 0 <= s < slots
+                                                          for s in state.facts):
+            raise ValueError(f"state.facts must be a frozenset of this game's slots (ints in [0, {slots}))")
         self.state = state.facts
         self.moves = state.moves
         self._refresh()
