@@ -243,7 +243,7 @@ class NativeGame:
                 if pred == "=":
                     possible = (args[0] == args[1]) == positive
                 elif pred not in self.fluent_preds:
-                    possible = (((pred, *args)) in static) == positive
+                    possible = ((pred, *args) in static) == positive
                 else:
                     (pos if positive else neg).append(self._slot_of[(pred, *args)])
                 if not possible:
