@@ -7,6 +7,10 @@ recording). Prints steps/s per backend and the share of step time spent outside 
 wrapper stack (state keys, memory window, prompt rendering) and step recording. Goal: under 5%.
 
     python benchmarks/rollouts.py [--groups 16] [--group-size 8] [--backends sync,process,ray] [--envs alfworld,webshop]
+                                  [--alfworld-engines native,textworld]
+
+``--alfworld-engines`` runs the ALFWorld rows once per engine (same seeds, same recorded actions), so the
+engines' rollout throughput is compared in one run.
 """
 
 from __future__ import annotations
@@ -76,17 +80,24 @@ def main() -> None:
     parser.add_argument("--backends", default="sync,process,ray")
     parser.add_argument("--envs", default="alfworld,webshop")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--alfworld-engines", default="native", help="comma-separated: native, textworld")
     args = parser.parse_args()
     backends = args.backends.split(",")
 
     print(f"{args.groups} groups x {args.group_size} episodes, random admissible actions, replayed on each backend")
-    print(f"\n{'env':<10}{'backend':<10}{'steps':>7}{'wall s':>9}{'steps/s':>10}{'start s':>9}")
+    print(f"\n{'env':<20}{'backend':<10}{'steps':>7}{'wall s':>9}{'steps/s':>10}{'start s':>9}")
+    runs = []
     for name in args.envs.split(","):
         env_id, env_kwargs = ENVS[name]
+        if name == "alfworld":
+            runs += [(f"alfworld/{e}", env_id, {**env_kwargs, "engine": e}) for e in args.alfworld_engines.split(",")]
+        else:
+            runs.append((name, env_id, env_kwargs))
+    for name, env_id, env_kwargs in runs:
         try:
             gym.spec(env_id)
         except gym.error.Error as exc:
-            print(f"{name:<10}skipped: {exc}")
+            print(f"{name:<20}skipped: {exc}")
             continue
         records = collect_groups(
             env_id, RandomAdmissible(args.seed), args.groups, args.group_size, seed=args.seed,
@@ -102,7 +113,7 @@ def main() -> None:
                     if not ray.is_initialized():
                         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
                 except ImportError:
-                    print(f"{name:<10}{backend:<10}skipped: ray is not installed")
+                    print(f"{name:<20}{backend:<10}skipped: ray is not installed")
                     continue
             stats: dict[str, float] = {}
             t0 = time.perf_counter()
@@ -112,14 +123,14 @@ def main() -> None:
             )
             wall = time.perf_counter() - t0
             assert [r["state_key"] for r in again] == [r["state_key"] for r in records], "replay diverged"
-            print(f"{name:<10}{backend:<10}{len(again):>7}{wall:>9.2f}{len(again) / stats['env']:>10.0f}{stats['start']:>9.2f}")
+            print(f"{name:<20}{backend:<10}{len(again):>7}{wall:>9.2f}{len(again) / stats['env']:>10.0f}{stats['start']:>9.2f}")
             if backend == "sync":
                 sync_env_time = stats["env"]
         if sync_env_time is not None:
             bare = bare_env_seconds(env_id, env_kwargs, records, args.seed, args.groups)
             overhead = (sync_env_time - bare) / bare
             goal = "met" if overhead < 0.05 else "NOT met"
-            print(f"{name:<10}bare environments: {bare:.2f} s for the same steps; wrappers + recording add "
+            print(f"{name:<20}bare environments: {bare:.2f} s for the same steps; wrappers + recording add "
                   f"{100 * overhead:.1f}% (goal < 5%: {goal})")
 
 
