@@ -131,7 +131,8 @@ class GameGraph:
 
 
 def explore_game(path: Path, game_index: int, horizon: int) -> GameGraph:
-    """Breadth-first exploration by replaying shortest action prefixes from the reset (the env is deterministic)."""
+    """Breadth-first exploration of the deterministic environment: each state is expanded by restoring its
+    copy (``get_state``/``set_state``, O(1)) and trying every admissible command once."""
     env = alfworld(path, None).unwrapped
     ids: dict[frozenset, int] = {}
 
@@ -139,33 +140,27 @@ def explore_game(path: Path, game_index: int, horizon: int) -> GameGraph:
         facts = env.get_state().engine_state.facts  # the native engine's true facts: the state's identity
         return ids.setdefault(facts, len(ids))
 
-    def replay(prefix: Sequence[str]) -> dict:
-        _, info = env.reset(options={"game_index": game_index})
-        for command in prefix:
-            _, _, _, _, info = env.step(command)
-        return info
-
-    info = replay(())
+    _, info = env.reset(options={"game_index": game_index})
     root, root_key, plan = node_id(), info["state_key"], list(info["expert_plan"])
     admissible: dict[int, list[str]] = {root: list(info["admissible_commands"])}
     edges: dict[int, dict[str, tuple[int, float, str, bool]]] = {}
-    queue: deque[tuple[int, tuple[str, ...]]] = deque([(root, ())])
+    queue: deque[tuple[int, object, int]] = deque([(root, env.get_state(), 0)])
     steps = 0
     while queue:
-        node, prefix = queue.popleft()
-        if node in edges or len(prefix) >= horizon:
+        node, saved, depth = queue.popleft()
+        if node in edges or depth >= horizon:
             continue
         edges[node] = {}
         for command in admissible[node]:
-            replay(prefix)
+            env.set_state(saved)
             _, reward, won, _, info = env.step(command)
-            steps += len(prefix) + 1
+            steps += 1
             child = node_id()
             edges[node][command] = (child, float(reward), info["state_key"], bool(won))
             if child not in admissible:
                 admissible[child] = list(info["admissible_commands"])
                 if not won:
-                    queue.append((child, (*prefix, command)))
+                    queue.append((child, env.get_state(), depth + 1))
     env.close()
     return GameGraph(plan, root, root_key, admissible, edges, steps)
 
