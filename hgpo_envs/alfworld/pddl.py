@@ -121,12 +121,76 @@ def parse_domain(text: str) -> Domain:
         elif head == ":action":
             fields = dict(zip(part[2::2], part[3::2], strict=False))
             params = tuple(_typed_list(fields.get(":parameters", [])))
-            actions.append(Action(part[1], params, fields.get(":precondition", []), fields.get(":effect", [])))
+            action = Action(part[1], params, fields.get(":precondition", []), fields.get(":effect", []))
+            bound = frozenset(v for v, _ in params)
+            _check_condition(action.precondition, bound, f"action {action.name}, precondition")
+            _check_effect(action.effect, bound, f"action {action.name}, effect")
+            actions.append(action)
         elif head in (":requirements", ":functions", ":constants"):
             continue
         else:
             raise PddlError(f"unsupported domain section {head}")
     return Domain(name, types, tuple(predicates), tuple(actions))
+
+
+def _check_atom(atom, bound: frozenset, where: str) -> None:
+    """An atom is ``(predicate term ...)`` with string terms whose variables are declared."""
+    if not isinstance(atom, list) or not atom or not isinstance(atom[0], str):
+        raise PddlError(f"{where}: expected an atom (predicate term ...), got {atom}")
+    for term in atom[1:]:
+        if not isinstance(term, str):
+            raise PddlError(f"{where}: a list {term} where a term of ({atom[0]} ...) belongs")
+        if term.startswith("?") and term not in bound:
+            raise PddlError(f"{where}: variable {term} in ({' '.join(map(str, atom))}) is not declared")
+
+
+def _check_condition(formula, bound: frozenset, where: str) -> None:
+    """Every atom of a condition well formed, its variables parameters or bound by an enclosing ``exists``."""
+    if not formula:
+        return
+    if not isinstance(formula, list):
+        raise PddlError(f"{where}: expected a formula, got {formula!r}")
+    head = formula[0]
+    if head in ("and", "or"):
+        for part in formula[1:]:
+            _check_condition(part, bound, where)
+    elif head == "not":
+        if len(formula) != 2:
+            raise PddlError(f"{where}: (not ...) takes one formula, got {formula}")
+        _check_condition(formula[1], bound, where)
+    elif head == "exists":
+        if len(formula) != 3 or not isinstance(formula[1], list):
+            raise PddlError(f"{where}: expected (exists (?x - type ...) formula), got {formula}")
+        _check_condition(formula[2], bound | {v for v, _ in _typed_list(formula[1])}, where)
+    elif head in ("forall", "imply", "when"):
+        return  # refused with their own message when the condition is normalised
+    else:
+        _check_atom(formula, bound, where)
+
+
+def _check_effect(formula, bound: frozenset, where: str) -> None:
+    """Every added or deleted atom of an effect well formed, with declared variables."""
+    if not formula:
+        return
+    if not isinstance(formula, list):
+        raise PddlError(f"{where}: expected an effect, got {formula!r}")
+    head = formula[0]
+    if head == "and":
+        for part in formula[1:]:
+            _check_effect(part, bound, where)
+    elif head == "not":
+        if len(formula) != 2:
+            raise PddlError(f"{where}: (not ...) takes one atom, got {formula}")
+        _check_atom(formula[1], bound, where)
+    elif head == "when":
+        if len(formula) != 3:
+            raise PddlError(f"{where}: expected (when condition effect), got {formula}")
+        _check_condition(formula[1], bound, where)
+        _check_effect(formula[2], bound, where)
+    elif head in ("increase", "decrease", "assign", "forall"):
+        return  # costs are ignored; forall is refused when effects are read
+    else:
+        _check_atom(formula, bound, where)
 
 
 def parse_problem(text: str) -> Problem:
@@ -148,7 +212,10 @@ def parse_problem(text: str) -> Problem:
                     raise PddlError(f"unsupported init entry {atom}")
                 init.append(tuple(atom))
         elif head == ":goal":
+            if len(part) != 2:
+                raise PddlError(f"(:goal ...) takes one formula, got {len(part) - 1}")
             goal = part[1]
+            _check_condition(goal, frozenset(), "goal")
         elif head in (":domain", ":metric", ":requirements"):
             continue
         else:

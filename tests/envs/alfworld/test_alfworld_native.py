@@ -329,3 +329,27 @@ def test_a_goal_with_too_many_instances_is_refused(monkeypatch):
     goal = "(exists (?t - thing) (and (kind ?t apple) (hot ?t)))"
     with pytest.raises(PddlError, match="over 1 ground instances"):
         pddl.ground(parse_domain(_TOY_DOMAIN), parse_problem(_toy_problem(goal)))
+
+
+@pytest.mark.parametrize("action, match", [
+    ("(:action a :parameters (?t - thing) :precondition (hot ?x) :effect (hot ?t))",
+     r"action a, precondition: variable \?x in \(hot \?x\) is not declared"),
+    ("(:action a :parameters (?t - thing) :precondition (and) :effect (in ?t ?b))",
+     r"action a, effect: variable \?b"),
+    ("(:action a :parameters (?t - thing) :precondition (and) :effect (hot (?t)))",
+     r"action a, effect: a list \['\?t'\] where a term of \(hot ...\) belongs"),
+    ("(:action a :parameters (?t - thing) :precondition (exists (?b - box) (in ?t ?c)) :effect (hot ?t))",
+     r"variable \?c"),
+    ("(:action a :parameters (?t - thing) :precondition (and) :effect (not hot))", "expected an atom"),
+])
+def test_undeclared_variables_and_malformed_atoms_are_named(action, match):
+    text = _TOY_DOMAIN.replace("(:action heat", action + " (:action heat")
+    with pytest.raises(PddlError, match=match):
+        parse_domain(text)
+
+
+def test_a_goal_with_an_unbound_variable_is_named():
+    with pytest.raises(PddlError, match=r"goal: variable \?t in \(hot \?t\) is not declared"):
+        parse_problem(_toy_problem("(and (hot ?t))"))
+    # bound by exists: fine
+    parse_problem(_toy_problem("(exists (?t - thing) (hot ?t))"))
