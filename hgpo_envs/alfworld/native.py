@@ -389,23 +389,21 @@ class NativeGame:
         """The state after a variant's effects: adds, deletes, then each conditional effect whose
         condition held before the action (a delete leaves the fact's ``not_*`` marker, an add clears it)."""
         _, _, add, delete, conditional = variant
-        n = self.n_facts
         facts = set(state)
+        self._change(facts, add, delete)
+        for disjuncts, c_add, c_del in conditional:
+            if any(pos <= state and state.isdisjoint(neg) for pos, neg in disjuncts):
+                self._change(facts, c_add, c_del)
+        return frozenset(facts)
+
+    def _change(self, facts: set, add: tuple, delete: tuple) -> None:
+        n = self.n_facts
         for s in add:
             facts.discard(n + s)
             facts.add(s)
         for s in delete:
             facts.discard(s)
             facts.add(n + s)
-        for disjuncts, c_add, c_del in conditional:
-            if any(pos <= state and state.isdisjoint(neg) for pos, neg in disjuncts):
-                for s in c_add:
-                    facts.discard(n + s)
-                    facts.add(s)
-                for s in c_del:
-                    facts.discard(s)
-                    facts.add(n + s)
-        return frozenset(facts)
 
     def won(self, state: frozenset) -> bool:
         """Whether the goal holds: some ground goal instance's facts are all true and its negated ones not."""
