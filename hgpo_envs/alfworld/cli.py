@@ -168,7 +168,7 @@ def _size(n: int) -> str:
 
 
 def _game_texts(args: argparse.Namespace) -> list:
-    from hgpo_envs.alfworld.game_cache import GameTexts
+    from hgpo_envs.alfworld.prepare import GameTexts
     from hgpo_envs.alfworld.sources import resolve_games
     from hgpo_envs.alfworld.tasks import SPLITS, TASK_TYPES
 
@@ -191,7 +191,8 @@ def _game_texts(args: argparse.Namespace) -> list:
 
 
 def _cache_prepare(args: argparse.Namespace) -> int:
-    from hgpo_envs.alfworld.game_cache import cache_dir, default_workers, prepare_games, version_folders
+    from hgpo_envs.alfworld.game_cache import cache_dir, version_folders
+    from hgpo_envs.alfworld.prepare import default_workers, prepare_games
 
     if cache_dir() is None:
         raise ValueError("the on-disk cache is off (HGPO_ALFWORLD_CACHE=off): unset it to prepare games")

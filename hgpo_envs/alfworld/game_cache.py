@@ -5,9 +5,9 @@ the code that grounds it, so files live in a folder named after both a format ve
 that code: a changed engine never reads stale files. The cache is derived data, never part of the
 project; ``HGPO_ALFWORLD_CACHE=off`` disables it.
 
-Maintenance (what ``hgpo alfworld cache`` runs): :func:`prepare_games` grounds a game set into the
-current folder ahead of training, :func:`version_folders` lists the version folders under the root
-with their sizes, and :func:`clear_folders` removes them. Only folders named like a version folder and
+Maintenance (what ``hgpo alfworld cache`` runs): :func:`version_folders` lists the version folders
+under the root with their sizes and :func:`clear_folders` removes them (grounding a set ahead of
+training is :mod:`hgpo_envs.alfworld.prepare`). Only folders named like a version folder and
 holding nothing but cache files are ever removed, so a root shared with other data is safe.
 """
 
@@ -18,24 +18,18 @@ import hashlib
 import os
 import pickle
 import re
-import time
 import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 __all__ = [
     "CACHE_VERSION",
-    "GameTexts",
-    "PrepareResult",
     "VersionFolder",
     "cache_dir",
     "cache_file",
     "cache_root",
     "clear_folders",
-    "default_workers",
-    "prepare_games",
     "read_cached",
     "version_folders",
     "write_cached",
@@ -222,126 +216,3 @@ def clear_folders(folders: Iterable[VersionFolder]) -> tuple[list[VersionFolder]
             continue
         removed.append(folder)
     return removed, kept
-
-
-class GameTexts(NamedTuple):
-    """The three texts a grounded game derives from, and a name to report it by (a ``game_id``)."""
-
-    name: str
-    domain: str
-    grammar: str
-    problem: str
-
-
-@dataclass
-class PrepareResult:
-    """What :func:`prepare_games` did: games ``grounded`` now, ``cached`` already (identical games are
-    counted once), ``failed`` as ``(name, error)`` pairs, ``seconds`` of wall time, in ``folder``;
-    ``cpu_seconds`` holds each grounded game's CPU time (seconds, in its worker), in completion order."""
-
-    folder: Path
-    grounded: int = 0
-    cached: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    cpu_seconds: list[float] = field(default_factory=list)
-
-
-def default_workers() -> int:
-    """The CPUs this process may run on (the default size of :func:`prepare_games`'s pool)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _ground(texts: GameTexts) -> tuple[str | None, float]:
-    """Ground one game into the cache (in a pool worker): ``(error message or None, CPU seconds)``."""
-    from hgpo_envs.alfworld.native import native_game  # native imports this module
-
-    start = time.process_time()
-    try:
-        native_game(texts.domain, texts.grammar, texts.problem)
-    except Exception as exc:  # any game's failure is reported with its name; the run goes on
-        return f"{type(exc).__name__}: {exc}", time.process_time() - start
-    cpu = time.process_time() - start
-    path = cache_file(texts.domain, texts.grammar, texts.problem)
-    if path is None or not path.is_file():
-        return f"not written to {None if path is None else path.parent} (is it writable?)", cpu
-    return None, cpu
-
-
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PermissionError(f"cannot create the cache folder {folder}: {exc}") from exc
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write to the cache folder {folder}")
-
-
-def prepare_games(games: Sequence[GameTexts], workers: int | None = None, progress: bool = False) -> PrepareResult:
-    """Ground every game not yet in the cache, in a pool of ``workers`` processes (default: the CPU
-    count; 1 grounds in this process), with a tqdm bar on stderr when ``progress``.
-
-    Games whose cache file exists count as ``cached`` and are not opened. An interrupted run keeps
-    what it wrote (each file is written atomically), so running it again continues.
-
-    Raises ``ValueError`` when the cache is off or ``workers < 1``, ``PermissionError`` when the cache
-    folder cannot be written.
-    """
-    folder = cache_dir()
-    if folder is None:
-        raise ValueError("the on-disk cache is off (HGPO_ALFWORLD_CACHE=off): nothing to prepare")
-    workers = default_workers() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
-    start = time.perf_counter()
-    result = PrepareResult(folder=folder)
-    todo: dict[Path, GameTexts] = {}
-    seen: set[Path] = set()
-    for texts in games:
-        path = cache_file(texts.domain, texts.grammar, texts.problem)
-        if path in seen:
-            continue
-        seen.add(path)
-        if path.is_file():
-            result.cached += 1
-        else:
-            todo[path] = texts
-    if todo:
-        _check_writable(folder)
-        # Imported here: every process that plays a game imports this module, few prepare a cache.
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), unit="game", desc="ground", disable=not progress)
-        try:
-            if workers == 1 or len(todo) == 1:
-                for texts in todo.values():
-                    _record(result, texts, _ground(texts))
-                    bar.update()
-            else:
-                with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-                    futures = {pool.submit(_ground, texts): texts for texts in todo.values()}
-                    try:
-                        for future in as_completed(futures):
-                            _record(result, futures[future], future.result())
-                            bar.update()
-                    except BaseException:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        raise
-        finally:
-            bar.close()
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def _record(result: PrepareResult, texts: GameTexts, outcome: tuple[str | None, float]) -> None:
-    error, cpu = outcome
-    if error is None:
-        result.grounded += 1
-        result.cpu_seconds.append(cpu)
-    else:
-        result.failed.append((texts.name, error))

@@ -10,16 +10,15 @@ import pytest
 from hgpo_envs.alfworld import game_cache, native
 from hgpo_envs.alfworld.cli import main as cli
 from hgpo_envs.alfworld.game_cache import (
-    GameTexts,
     cache_dir,
     cache_file,
     cache_root,
     clear_folders,
-    prepare_games,
     read_cached,
     version_folders,
 )
 from hgpo_envs.alfworld.native import NativeEngine, NativeGame, native_game
+from hgpo_envs.alfworld.prepare import GameTexts, prepare_games
 from hgpo_envs.alfworld.sources import resolve_games
 from hgpo_envs.alfworld.tasks import TASK_TYPES
 
