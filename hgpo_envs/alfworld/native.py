@@ -82,22 +82,23 @@ class _OperatorTable:
     per operator, so a grounded game loads fast; an operator's :class:`Op` and a row's precondition sets
     are built on first use."""
 
-    def __init__(self, ops: list[Op]) -> None:
-        self.names = tuple(sorted({op.name for op in ops}))
+    def __init__(self, ops: list[tuple[str, tuple[str, ...], list[tuple]]]) -> None:
+        """``ops``: (name, args, variants) per operator, in order, as :meth:`NativeGame._compile` makes them."""
+        self.names = tuple(sorted({name for name, _, _ in ops}))
         name_index = {name: i for i, name in enumerate(self.names)}
-        self.op_name = [name_index[op.name] for op in ops]
-        self.op_args = [op.args for op in ops]
+        self.op_name = [name_index[name] for name, _, _ in ops]
+        self.op_args = [args for _, args, _ in ops]
         self.op_rows = [0]
         self.row_op: list[int] = []
         columns: list[list[tuple]] = [[], [], [], []]  # positive, negative, added, deleted slots
         self.conditional: dict[int, tuple] = {}
-        for op in ops:
-            for variant in op.variants:
+        for index, (_, _, variants) in enumerate(ops):
+            for variant in variants:
                 if variant[4]:
                     self.conditional[len(self.row_op)] = variant[4]
-                self.row_op.append(op.index)
+                self.row_op.append(index)
                 for column, slots in zip(columns, variant[:4], strict=False):
-                    column.append(tuple(sorted(slots)) if isinstance(slots, frozenset) else tuple(slots))
+                    column.append(slots)
             self.op_rows.append(len(self.row_op))
         self.pos, self.neg, self.add, self.delete = columns
         frequency: dict[int, int] = defaultdict(int)
@@ -185,7 +186,7 @@ class NativeGame:
             self.static_by_pred[fact[0]].append(fact[1:])
         self._number_facts(sorted(_fluent_facts(g)))
         self._params = {a.name: tuple((p.lstrip("?"), t) for p, t in a.parameters) for a in self.domain.actions}
-        self._table = _OperatorTable([self._compile(i, op) for i, op in enumerate(g.operators)])
+        self._table = _OperatorTable([self._compile(op) for op in g.operators])
         g.operators = []  # now held by the table
         self._static_commands = {
             name: _is_static_query_text(text.template, self.fluent_preds) for name, text in self.text.actions.items()
@@ -219,18 +220,20 @@ class NativeGame:
         )
         self._slot_of = slot
 
-    def _compile(self, index: int, op) -> Op:
-        """:class:`Op` of a grounded operator: facts as slots, conditions with static literals decided."""
+    def _compile(self, op) -> tuple[str, tuple[str, ...], list[tuple]]:
+        """(name, args, variants) of a grounded operator, facts as slots: per variant the sorted positive and
+        negative precondition slots, added and deleted slots, and conditional effects (static literals
+        decided)."""
         slot = self._slot_of
         variants = []
         for pre, add, delete, conditional in op.variants:
             variants.append((
-                frozenset(slot[f] for f, v in pre if v), frozenset(slot[f] for f, v in pre if not v),
+                tuple(sorted(slot[f] for f, v in pre if v)), tuple(sorted(slot[f] for f, v in pre if not v)),
                 tuple(slot[f] for f in add), tuple(slot[f] for f in delete),
                 tuple((self._condition(conjuncts, binding), tuple(slot[f] for f in c_add),
                        tuple(slot[f] for f in c_del)) for conjuncts, c_add, c_del, binding in conditional),
             ))
-        return Op(index, op.name, op.args, tuple(variants))
+        return op.name, op.args, variants
 
     def _condition(self, conjuncts: list, binding: dict) -> tuple[tuple[frozenset, frozenset], ...]:
         """A ``when`` condition as (positive slots, negative slots) disjuncts; statically false ones dropped."""
