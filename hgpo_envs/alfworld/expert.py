@@ -53,17 +53,16 @@ class _Plan:
 
     def __init__(self, game: NativeGame) -> None:
         g = game.grounding
-        facts = game.facts
         relevant_preds: set[str] = set()
         for op in game.ops:
             for variant in op.variants:
-                relevant_preds.update(facts[s][0] for s in variant[0] | variant[1])
+                relevant_preds.update(game.pred_of(s) for s in variant[0] | variant[1])
         for literals, _ in g.goal:
             relevant_preds.update(pred for _, pred, _ in literals if pred in g.fluents)
-        self.relevant = frozenset(i for i, f in enumerate(facts) if f[0] in relevant_preds)
-        self.location_of = {i: f[2] for i, f in enumerate(facts) if f[0] == _LOCATION}
-        self.held_of = {i: f[2] for i, f in enumerate(facts) if f[0] == _HOLDS}
-        self.opened_of = {i: f[1] for i, f in enumerate(facts) if f[0] == _OPENED}
+        self.relevant = frozenset(s for s in game.universe if game.pred_of(s) in relevant_preds)
+        self.location_of = {s: game.fact(s)[2] for s in game.slots_of(_LOCATION)}
+        self.held_of = {s: game.fact(s)[2] for s in game.slots_of(_HOLDS)}
+        self.opened_of = {s: game.fact(s)[1] for s in game.slots_of(_OPENED)}
         self.location_slots = frozenset(self.location_of)
         self.held_slots = frozenset(self.held_of)
         # Candidates of each goal variable from its static literals.
@@ -76,7 +75,7 @@ class _Plan:
         self.actions: list[tuple] = []  # (op, variant, location or None, other positives but opened, negatives)
         for op in game.ops:
             for variant in op.variants:
-                self._add_action(op, variant, facts, relevant_preds)
+                self._add_action(game, op, variant, relevant_preds)
         self.object_type = {o for o, t in g.objects.items() if t == "object"}
         self._heuristic_setup(game)
         # Actions on goal objects only (always considered), and those also involving one other object.
@@ -89,17 +88,17 @@ class _Plan:
             elif len(others) == 1:
                 self.by_object[next(iter(others))].append(entry)
 
-    def _add_action(self, op, variant: tuple, facts: tuple, relevant_preds: set) -> None:
+    def _add_action(self, game: NativeGame, op, variant: tuple, relevant_preds: set) -> None:
         pos, neg, add, _delete, cond = variant
         if op.name == _MOVE:
-            target = next((facts[s][2] for s in add if facts[s][0] == _LOCATION), None)
+            target = next((self.location_of[s] for s in add if s in self.location_of), None)
             if target is not None:
                 self.moves[target].append((op, variant))
             return
         if op.name == _OPEN:
             self.opens[op.args[-1]].append((op, variant))
             return
-        if not any(facts[s][0] in relevant_preds for s in add) and not cond:
+        if not any(game.pred_of(s) in relevant_preds for s in add) and not cond:
             return
         loc = next((self.location_of[s] for s in pos if s in self.location_of), None)
         rest = tuple(s for s in pos if s not in self.location_of and s not in self.opened_of)
@@ -114,7 +113,7 @@ class _Plan:
         most = 1
         for op in game.ops:
             for variant in op.variants:
-                most = max(most, sum(1 for s in variant[2] if game.facts[s][0] in goal_preds))
+                most = max(most, sum(1 for s in variant[2] if game.pred_of(s) in goal_preds))
         self.max_goal_adds = most
         self.bindings: tuple[tuple[frozenset, frozenset], ...] | None = game.goals
         if len(game.goals) > 3000 or any(neg for _, neg in game.goals):

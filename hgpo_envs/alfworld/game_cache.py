@@ -36,10 +36,10 @@ __all__ = [
 ]
 
 #: Version of the on-disk format of grounded games (bump when NativeGame's fields change).
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 #: Modules whose code decides what a grounded game holds.
-_SOURCES = ("pddl.py", "native.py", "grammar.py", "names.py", "game_cache.py")
+_SOURCES = ("pddl.py", "join_compiler.py", "grounding.py", "native.py", "grammar.py", "names.py", "game_cache.py")
 
 
 #: Names of version folders: ``v<format>-<12 hex digits of the engine's code>`` (early ones: ``v<format>``).

@@ -3,29 +3,36 @@
 Produces the same observations, admissible commands (same strings, same order), wins and move counts as
 the TextWorld-backed engine (:mod:`hgpo_envs.alfworld.engine`), in pure Python with no C++ build:
 
-* :class:`NativeGame`: one problem grounded once (:func:`hgpo_envs.alfworld.pddl.ground`) with the
-  entities' displayed names; its fluent facts numbered (``facts``: slot -> fact, sorted, so one
-  predicate's facts are sorted as TextWorld sorts them), operators over those numbers; cached per
-  (domain, grammar, problem) in this process and on disk (:mod:`hgpo_envs.alfworld.game_cache`).
+* :class:`NativeGame`: one problem grounded once (:func:`hgpo_envs.alfworld.grounding.ground`) with the
+  entities' displayed names; its facts are integers (slots: :class:`hgpo_envs.alfworld.grounding.FactCodes`,
+  whose order is the order of the fact tuples, so sorted slots list one predicate's facts as TextWorld
+  sorts them), operators over those numbers; cached per (domain, grammar, problem) in this process and on
+  disk (:mod:`hgpo_envs.alfworld.game_cache`).
 * :class:`NativeEngine`: ``load(game)`` / ``reset()`` / ``step(command)`` on a state that is a
-  ``frozenset`` of slots: slot ``i < n`` is ``facts[i]`` holding, slot ``n + i`` TextWorld's ``not_*``
-  marker of it (a deleted atom leaves a ``not_<pred>`` fact until it is added again; the grammar's
-  ``not_inreceptacle`` queries read them). ``get_state()`` / ``set_state()`` copy a state in O(1).
+  ``frozenset`` of slots: slot ``s`` below ``game.marker`` is fact ``game.fact(s)`` holding, slot
+  ``game.marker + s`` TextWorld's ``not_*`` marker of it (a deleted atom leaves a ``not_<pred>`` fact until
+  it is added again; the grammar's ``not_inreceptacle`` queries read them). ``get_state()`` /
+  ``set_state()`` copy a state in O(1).
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import json
-from collections import OrderedDict, defaultdict
+from bisect import bisect_left
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import NamedTuple
 
 from hgpo_envs.alfworld.game_cache import cache_file, read_cached, write_cached
 from hgpo_envs.alfworld.grammar import Entity, TextLogic, derive, parse_query, parse_twl2
+from hgpo_envs.alfworld.grounding import FactCodes, Grounding, ground
+from hgpo_envs.alfworld.join_compiler import CompiledDomain, compile_domain
 from hgpo_envs.alfworld.names import alfred_names
-from hgpo_envs.alfworld.pddl import Domain, Grounding, ground, parse_domain, parse_problem
+from hgpo_envs.alfworld.pddl import Domain, parse_domain, parse_problem
 
 __all__ = ["NOTHING_HAPPENS", "NativeEngine", "NativeGame", "NativeState", "Op", "native_game"]
 
@@ -56,60 +63,41 @@ def _is_static_query(query: str, fluent_preds: frozenset) -> bool:
     return all(pred not in fluent_preds and not pred.startswith("not_") for pred, _ in parse_query(query))
 
 
-def _fluent_facts(g: Grounding) -> set[tuple]:
-    """Every fluent fact the game can mention: initial, in preconditions, effects, conditions, the goal."""
-    found = {f for f in g.init if f[0] in g.fluents}
-    for op in g.operators:
-        for pre, add, delete, conditional in op.variants:
-            found.update(f for f, _ in pre)
-            found.update(add)
-            found.update(delete)
-            for conjuncts, c_add, c_del, binding in conditional:
-                found.update(c_add)
-                found.update(c_del)
-                for literals, _ in conjuncts:
-                    found.update((pred, *(binding.get(t, t) for t in terms)) for _, pred, terms in literals
-                                 if pred in g.fluents)
-    for pos, neg in g.goal_instances:
-        found.update(pos)
-        found.update(neg)
-    return found
-
-
 class _OperatorTable:
     """The operators as plain rows of slot tuples: one row per precondition variant (rows in operator,
     then variant order), each variant indexed by its rarest positive precondition slot. Holds no object
     per operator, so a grounded game loads fast; an operator's :class:`Op` and a row's precondition sets
     are built on first use."""
 
-    def __init__(self, ops: list[tuple[str, tuple[str, ...], list[tuple]]]) -> None:
-        """``ops``: (name, args, variants) per operator, in order, as :meth:`NativeGame._compile` makes them."""
-        self.names = tuple(sorted({name for name, _, _ in ops}))
-        name_index = {name: i for i, name in enumerate(self.names)}
-        self.op_name = [name_index[name] for name, _, _ in ops]
-        self.op_args = [args for _, args, _ in ops]
-        self.op_rows = [0]
+    def __init__(self, rows: list[tuple], action_names: tuple[str, ...], object_names: tuple[str, ...]) -> None:
+        """``rows``: :attr:`hgpo_envs.alfworld.grounding.Grounding.rows` (sorted: one operator's variants
+        are consecutive)."""
+        self.names = action_names
+        self.object_names = object_names
+        ranks, args, _, _, pos, neg, add, delete, conditional = zip(*rows, strict=True) if rows else ((),) * 9
+        self.op_name: list[int] = []
+        self.op_args: list[tuple[int, ...]] = []
+        self.op_rows: list[int] = []
         self.row_op: list[int] = []
-        columns: list[list[tuple]] = [[], [], [], []]  # positive, negative, added, deleted slots
-        self.conditional: dict[int, tuple] = {}
-        for index, (_, _, variants) in enumerate(ops):
-            for variant in variants:
-                if variant[4]:
-                    self.conditional[len(self.row_op)] = variant[4]
-                self.row_op.append(index)
-                for column, slots in zip(columns, variant[:4], strict=False):
-                    column.append(slots)
-            self.op_rows.append(len(self.row_op))
-        self.pos, self.neg, self.add, self.delete = columns
-        frequency: dict[int, int] = defaultdict(int)
-        for slots in self.pos:
-            for s in slots:
-                frequency[s] += 1
+        previous = None
+        for row, key in enumerate(zip(ranks, args, strict=True)):
+            if key != previous:
+                previous = key
+                self.op_rows.append(row)
+                self.op_name.append(key[0])
+                self.op_args.append(key[1])
+            self.row_op.append(len(self.op_args) - 1)
+        self.op_rows.append(len(rows))
+        self.pos, self.neg, self.add, self.delete = pos, neg, add, delete
+        self.conditional: dict[int, tuple] = {row: c for row, c in enumerate(conditional) if c}
+        frequency = Counter(chain.from_iterable(pos)).__getitem__
         anchored: dict[int, list[int]] = defaultdict(list)
         unanchored = []
-        for row, slots in enumerate(self.pos):
-            if slots:
-                anchored[min(slots, key=lambda s: (frequency[s], s))].append(row)
+        for row, slots in enumerate(pos):
+            if len(slots) == 1:
+                anchored[slots[0]].append(row)
+            elif slots:
+                anchored[min(slots, key=frequency)].append(row)  # ties: the smallest slot (pos is sorted)
             else:
                 unanchored.append(row)
         self.anchored = {s: tuple(rows) for s, rows in anchored.items()}
@@ -132,7 +120,9 @@ class _OperatorTable:
                 (frozenset(self.pos[r]), frozenset(self.neg[r]), self.add[r], self.delete[r], self.conditional.get(r, ()))
                 for r in range(self.op_rows[index], self.op_rows[index + 1])
             )
-            found = Op(index, self.names[self.op_name[index]], self.op_args[index], variants)
+            names = self.object_names
+            args = tuple([names[i] for i in self.op_args[index]])
+            found = Op(index, self.names[self.op_name[index]], args, variants)
             self._ops[index] = found
         return found
 
@@ -171,10 +161,10 @@ class NativeGame:
     def __init__(self, domain_text: str, grammar_text: str, problem_text: str) -> None:
         self.domain: Domain = _domain(domain_text)
         self.text: TextLogic = _text_logic(grammar_text)
-        self.grounding: Grounding = ground(self.domain, parse_problem(problem_text))
+        self.grounding: Grounding = ground(_compiled_domain(domain_text), parse_problem(problem_text))
         g = self.grounding
         self.types = dict(g.objects)
-        ids = sorted({arg for fact in g.init for arg in fact[1:]})
+        ids = sorted({arg for fact in g.init_facts for arg in fact[1:]})
         unknown = [i for i in ids if i not in self.types]
         if unknown:
             raise ValueError(f"PDDL problem uses undeclared object(s) {', '.join(unknown[:5])}")
@@ -184,10 +174,19 @@ class NativeGame:
         self.static_by_pred: dict[str, list[tuple]] = defaultdict(list)
         for fact in sorted(g.static):
             self.static_by_pred[fact[0]].append(fact[1:])
-        self._number_facts(sorted(_fluent_facts(g)))
+        self.codes: FactCodes = g.codes
+        #: The slot of fact ``s``'s ``not_*`` marker is ``marker + s``.
+        self.marker: int = g.codes.limit
+        #: Every fluent fact a state can hold, sorted (the goal's and the preconditions' facts may lie outside).
+        self.universe: list[int] = g.universe
+        self._universe = frozenset(g.universe)
+        self.init_state: frozenset = g.init
+        # The goal as ground instances: won when one holds (a few per ALFWorld game).
+        self.goals: tuple[tuple[frozenset, frozenset], ...] = g.goal_instances
         self._params = {a.name: tuple((p.lstrip("?"), t) for p, t in a.parameters) for a in self.domain.actions}
-        self._table = _OperatorTable([self._compile(op) for op in g.operators])
-        g.operators = []  # now held by the table
+        self._table = _OperatorTable(g.rows, g.action_names, g.codes.names)
+        g.rows = []  # now held by the table
+        g.universe = []  # held by the game
         self._static_commands = {
             name: _is_static_query_text(text.template, self.fluent_preds) for name, text in self.text.actions.items()
         }
@@ -195,85 +194,60 @@ class NativeGame:
         self._intro: str | None = None
         self._static_index: dict[tuple, list] = {}
         self._type_cache: dict[tuple[str, str], bool] = {}
-        self._slot_of: dict[tuple, int] | None = None
-
-    # -- compiling the grounding ----------------------------------------------------------------------
-
-    def _number_facts(self, facts: list[tuple]) -> None:
-        """Slots for ``facts`` (sorted), their markers, per-predicate slot sets, the initial state and goal."""
-        self.facts: tuple[tuple, ...] = tuple(facts)
-        n = self.n_facts = len(facts)
-        slot = {f: i for i, f in enumerate(facts)}
-        by_pred: dict[str, list[int]] = defaultdict(list)
-        for i, f in enumerate(facts):
-            by_pred[f[0]].append(i)
         self._slots_of: dict[str, frozenset] = {}
-        for pred, slots in by_pred.items():
-            self._slots_of[pred] = frozenset(slots)
-            self._slots_of["not_" + pred] = frozenset(n + i for i in slots)
-        self._slot_args: tuple[tuple, ...] = tuple(f[1:] for f in facts) * 2
-        g = self.grounding
-        self.init_state: frozenset = frozenset(slot[f] for f in g.init if f[0] in g.fluents)
-        # The goal as ground instances: won when one holds (a few per ALFWorld game).
-        self.goals: tuple[tuple[frozenset, frozenset], ...] = tuple(
-            (frozenset(slot[f] for f in pos), frozenset(slot[f] for f in neg)) for pos, neg in g.goal_instances
-        )
-        self._slot_of = slot
-
-    def _compile(self, op) -> tuple[str, tuple[str, ...], list[tuple]]:
-        """(name, args, variants) of a grounded operator, facts as slots: per variant the sorted positive and
-        negative precondition slots, added and deleted slots, and conditional effects (static literals
-        decided)."""
-        slot = self._slot_of
-        variants = []
-        for pre, add, delete, conditional in op.variants:
-            variants.append((
-                tuple(sorted(slot[f] for f, v in pre if v)), tuple(sorted(slot[f] for f, v in pre if not v)),
-                tuple(slot[f] for f in add), tuple(slot[f] for f in delete),
-                tuple((self._condition(conjuncts, binding), tuple(slot[f] for f in c_add),
-                       tuple(slot[f] for f in c_del)) for conjuncts, c_add, c_del, binding in conditional),
-            ))
-        return op.name, op.args, variants
-
-    def _condition(self, conjuncts: list, binding: dict) -> tuple[tuple[frozenset, frozenset], ...]:
-        """A ``when`` condition as (positive slots, negative slots) disjuncts; statically false ones dropped."""
-        static = self.grounding.static
-        disjuncts = []
-        for literals, _ in conjuncts:
-            pos, neg, possible = [], [], True
-            for positive, pred, terms in literals:
-                args = tuple(binding.get(t, t) for t in terms)
-                if pred == "=":
-                    possible = (args[0] == args[1]) == positive
-                elif pred not in self.fluent_preds:
-                    possible = ((pred, *args) in static) == positive
-                else:
-                    (pos if positive else neg).append(self._slot_of[(pred, *args)])
-                if not possible:
-                    break
-            if possible:
-                disjuncts.append((frozenset(pos), frozenset(neg)))
-        return tuple(disjuncts)
+        self._slot_args = _SlotArgs(self)
 
     # -- facts ---------------------------------------------------------------------------------------
 
+    def fact(self, slot: int) -> tuple:
+        """The fact of a slot: ``(pred, arg, ...)``, a marker as ``("not_" + pred, arg, ...)``."""
+        if slot >= self.marker:
+            pred, *args = self.codes.fact(slot - self.marker)
+            return ("not_" + pred, *args)
+        return self.codes.fact(slot)
+
+    def pred_of(self, slot: int) -> str:
+        """The predicate of a fact's slot (not of a marker's)."""
+        return self.codes.preds[slot // self.codes.span]
+
+    def slots_of(self, pred: str) -> frozenset:
+        """The slots of ``pred``'s facts in the universe (``"not_" + pred``: their markers)."""
+        found = self._slots_of.get(pred)
+        if found is None:
+            marker = pred.startswith("not_") and pred[4:] in self.fluent_preds
+            slots = self._universe_slots(pred[4:] if marker else pred)
+            found = frozenset(s + self.marker for s in slots) if marker else frozenset(slots)
+            self._slots_of[pred] = found
+        return found
+
+    def _universe_slots(self, pred: str) -> list[int]:
+        """The universe's slots of ``pred``, sorted (a bisection: the universe is sorted by predicate)."""
+        if pred not in self.fluent_preds:
+            return []
+        low, high = self.codes.pred_range(pred)
+        return self.universe[bisect_left(self.universe, low):bisect_left(self.universe, high)]
+
     def slot(self, fact: tuple) -> int:
-        """The slot of a fluent fact (``("not_" + pred, ...)`` for its marker); ``KeyError`` if unknown."""
-        if self._slot_of is None:
-            self._slot_of = {f: i for i, f in enumerate(self.facts)}
-        if fact[0].startswith("not_") and fact[0][4:] in self.fluent_preds:
-            return self.n_facts + self._slot_of[(fact[0][4:], *fact[1:])]
-        return self._slot_of[fact]
+        """The slot of a fluent fact of this game (``("not_" + pred, ...)`` for its marker); ``KeyError`` if
+        the game has no such fact."""
+        marker = fact[0].startswith("not_") and fact[0][4:] in self.fluent_preds
+        code = self.codes.code((fact[0][4:], *fact[1:]) if marker else fact)
+        if code not in self._universe:
+            raise KeyError(fact)
+        return code + self.marker if marker else code
 
     def state_of(self, facts: Iterable[tuple]) -> frozenset:
         """The state (slots) holding ``facts`` (fluent facts and ``not_*`` markers)."""
         return frozenset(self.slot(f) for f in facts)
 
+    def owns_slots(self, slots: Iterable[int]) -> bool:
+        """Whether every slot is this game's: a fact of its universe or such a fact's marker."""
+        universe, marker = self._universe, self.marker
+        return all(isinstance(s, int) and (s in universe or s - marker in universe) for s in slots)
+
     def fact_tuples(self, state: frozenset) -> frozenset:
         """The facts of a state spelled out: ``(pred, arg, ...)`` tuples, markers as ``("not_" + pred, ...)``."""
-        n = self.n_facts
-        return frozenset(self.facts[s] if s < n else ("not_" + self.facts[s - n][0], *self.facts[s - n][1:])
-                         for s in state)
+        return frozenset(self.fact(s) for s in state)
 
     # -- queries over a state ------------------------------------------------------------------------
 
@@ -283,7 +257,7 @@ class NativeGame:
             return self.static_by_pred.get(pred, [])
         found = cache.get(pred)
         if found is None:
-            slots = self._slots_of.get(pred)
+            slots = self._slots_of.get(pred) or self.slots_of(pred)
             args = self._slot_args
             found = [args[s] for s in sorted(state & slots)] if slots else []
             cache[pred] = found
@@ -400,13 +374,13 @@ class NativeGame:
         return frozenset(facts)
 
     def _change(self, facts: set, add: tuple, delete: tuple) -> None:
-        n = self.n_facts
+        marker = self.marker
         for s in add:
-            facts.discard(n + s)
+            facts.discard(marker + s)
             facts.add(s)
         for s in delete:
             facts.discard(s)
-            facts.add(n + s)
+            facts.add(marker + s)
 
     def won(self, state: frozenset) -> bool:
         """Whether the goal holds: some ground goal instance's facts are all true and its negated ones not."""
@@ -422,9 +396,16 @@ class NativeGame:
         state.pop("text", None)
         state["_static_index"] = {}
         state["_type_cache"] = {}
-        state["_slot_of"] = None
         state["_commands"] = {}
+        state["_slots_of"] = {}
+        state.pop("_universe", None)
+        state.pop("_slot_args", None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._universe = frozenset(self.universe)
+        self._slot_args = _SlotArgs(self)
 
     def intro(self) -> str:
         if self._intro is None:
@@ -434,6 +415,20 @@ class NativeGame:
     def feedback(self, op: Op, state: frozenset) -> str:
         text = self.text.actions[op.name]
         return self.derive(state, text.feedback, self._mapping(op))
+
+
+class _SlotArgs(dict):
+    """Slot -> the argument names of its fact (a marker's: its fact's), decoded on first use."""
+
+    def __init__(self, game: NativeGame) -> None:
+        super().__init__()
+        self._game = game
+
+    def __missing__(self, slot: int) -> tuple:
+        game = self._game
+        args = game.codes.fact(slot - game.marker if slot >= game.marker else slot)[1:]
+        self[slot] = args
+        return args
 
 
 def _is_static_query_text(template: str, fluent_preds: frozenset) -> bool:
@@ -463,6 +458,12 @@ def _domain(text: str) -> Domain:
     return parse_domain(text)
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_domain(text: str) -> CompiledDomain:
+    """The actions of the PDDL domain ``text`` compiled for grounding."""
+    return compile_domain(_domain(text))
+
+
 @functools.lru_cache(maxsize=64)
 def _text_logic(text: str) -> TextLogic:
     """The parsed ``.twl2`` grammar of ``text``."""
@@ -478,7 +479,13 @@ def native_game(domain: str, grammar: str, problem: str) -> NativeGame:
         path = cache_file(domain, grammar, problem)
         game = read_cached(path, NativeGame)
         if game is None:
-            game = NativeGame(domain, grammar, problem)
+            enabled = gc.isenabled()
+            gc.disable()  # grounding makes many small objects and no cycles: collections only slow it down
+            try:
+                game = NativeGame(domain, grammar, problem)
+            finally:
+                if enabled:
+                    gc.enable()
             write_cached(path, game)
         else:
             game.domain = _domain(domain)
@@ -553,10 +560,8 @@ class NativeEngine:
             raise TypeError(f"expected a NativeState, got {type(state).__name__}")
         if self.game is None:
             raise RuntimeError("load a game before set_state()")
-        slots = 2 * self.game.n_facts
-        if not isinstance(state.facts, frozenset) or any(not isinstance(s, int) or not 0 <= s < slots
-                                                          for s in state.facts):
-            raise ValueError(f"state.facts must be a frozenset of this game's slots (ints in [0, {slots}))")
+        if not isinstance(state.facts, frozenset) or not self.game.owns_slots(state.facts):
+            raise ValueError("state.facts must be a frozenset of this game's slots (its facts and their markers)")
         self.state = state.facts
         self.moves = state.moves
         self._refresh()
