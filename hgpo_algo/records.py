@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,18 @@ __all__ = [
 
 REQUIRED_FIELDS: tuple[str, ...] = ("group_id", "traj_id", "step", "state_key", "reward")
 OPTIONAL_FIELDS: tuple[str, ...] = ("invalid", "context_keys", "prompt_keys")
+_INT64 = 2**63
+
+
+def _plain_id(value: Any) -> bool:
+    """An id or key the schema takes as is: an ASCII ``str`` or an ``int`` in int64 range (exact types)."""
+    kind = type(value)
+    return (kind is str and value.isascii()) or (kind is int and -_INT64 <= value < _INT64)
+
+
+def _plain_keys(keys: Any) -> bool:
+    """No key list, or a ``list`` of plain keys (see :func:`_plain_id`)."""
+    return keys is None or (type(keys) is list and all(map(_plain_id, keys)))
 
 
 @dataclass
@@ -73,6 +86,38 @@ class StepRecord:
     prompt_keys: list[str] | None = None
 
     def __post_init__(self) -> None:
+        if self._plain():
+            # the schema's exact types already (what the wrappers' recorder passes every step): nothing to
+            # check or convert, but the key lists are still copied (a record never shares its caller's lists)
+            if self.context_keys is not None:
+                self.context_keys = list(self.context_keys)
+            if self.prompt_keys is not None:
+                self.prompt_keys = list(self.prompt_keys)
+            return
+        self._check_and_convert()
+
+    def _plain(self) -> bool:
+        """Every field already has a type and value that :meth:`_check_and_convert` accepts and leaves as is:
+        ids and keys ``str`` (ASCII, so valid Unicode) or ``int`` in int64 range, ``step`` an ``int`` in
+        ``[0, 2**63)``, ``reward`` a finite ``float``, ``invalid`` a ``bool``, key lists ``None`` or ``list``,
+        ``extra`` a ``dict`` with ``str`` keys. Exact types only: subclasses and NumPy scalars take the full path."""
+        return (
+            _plain_id(self.group_id)
+            and _plain_id(self.traj_id)
+            and _plain_id(self.state_key)
+            and type(self.step) is int
+            and 0 <= self.step < _INT64
+            and type(self.reward) is float
+            and math.isfinite(self.reward)
+            and type(self.invalid) is bool
+            and _plain_keys(self.context_keys)
+            and _plain_keys(self.prompt_keys)
+            and type(self.extra) is dict
+            and all(map(isinstance, self.extra, repeat(str)))
+        )
+
+    def _check_and_convert(self) -> None:
+        """Check every field (a bad one raises :class:`StepRecordError` naming it) and make it plain."""
         for name in ("group_id", "traj_id", "step", "state_key", "reward", "invalid", "context_keys", "prompt_keys"):
             why = check_value(name, getattr(self, name))
             if why is not None or (name == "invalid" and self.invalid is None):

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hgpo_algo import StepRecord, StepRecordError, compute_advantages, load_batch
 from tests.algo.vectors import TV1_RECORDS
@@ -229,3 +231,69 @@ def test_a_schema_column_twice_is_named():
     table = pa.table([pa.array([1.0]), pa.array([2.0])], names=["reward", "reward"])
     with pytest.raises(StepRecordError, match="field 'reward' is a column twice"):
         load_batch(table)
+
+
+class _Key(str):
+    """A str subclass: a valid key that must take StepRecord's full path."""
+
+
+_PLAIN_ID = st.one_of(st.text(alphabet="abcXYZ-0123", max_size=6), st.integers(-(2**63), 2**63 - 1))
+_ODD_ID = st.one_of(st.text(max_size=4), st.sampled_from([2**63, -(2**63) - 1, 2**64]), st.just("\ud800"),
+                    st.builds(_Key, st.text(max_size=3)), st.sampled_from([None, True, 1.0, np.int64(3), b"k"]))
+_PLAIN = {
+    "group_id": _PLAIN_ID, "traj_id": _PLAIN_ID, "state_key": _PLAIN_ID,
+    "step": st.integers(0, 2**63 - 1),
+    "reward": st.floats(allow_nan=False, allow_infinity=False),
+    "invalid": st.booleans(),
+    "context_keys": st.one_of(st.none(), st.lists(_PLAIN_ID, max_size=3)),
+    "prompt_keys": st.one_of(st.none(), st.lists(_PLAIN_ID, max_size=3)),
+    "extra": st.dictionaries(st.sampled_from(["action", "prompt", "x"]), st.integers(), max_size=2),
+}
+_ODD_KEYS = st.one_of(st.lists(_ODD_ID, min_size=1, max_size=2), st.lists(_PLAIN_ID, max_size=2).map(tuple),
+                      st.just("AB"))
+_ODD = {
+    "group_id": _ODD_ID, "traj_id": _ODD_ID, "state_key": _ODD_ID,
+    "step": st.one_of(st.integers(-2, -1), st.integers(2**63, 2**64), st.sampled_from([1.0, 1.5, True, np.int64(2)])),
+    "reward": st.one_of(st.sampled_from([math.nan, math.inf, -math.inf, True, "1", np.float32(0.5)]),
+                        st.integers(-(2**1100), 2**1100)),
+    "invalid": st.sampled_from([None, 0, 1, 2, np.bool_(True)]),
+    "context_keys": _ODD_KEYS, "prompt_keys": _ODD_KEYS,
+    "extra": st.sampled_from([{1: "a"}, ["not", "a", "dict"], {"reward": 2}, {"step": 0}]),
+}
+_ODD_NAMES = st.sampled_from(sorted(_ODD))
+
+
+@st.composite
+def step_record_args(draw) -> dict:
+    """Fields of the schema's exact types, with none, one or two of them replaced by an odd value."""
+    args = {name: draw(strategy) for name, strategy in _PLAIN.items()}
+    for name in {draw(_ODD_NAMES) for _ in range(draw(st.integers(0, 2)))}:
+        args[name] = draw(_ODD[name])
+    return args
+
+
+@settings(max_examples=500, deadline=None)
+@given(args=step_record_args())
+def test_step_record_plain_path_equals_the_full_check(args):
+    """StepRecord skips checking fields that already have the schema's exact types; the record (or the error)
+    is the same as the full check and conversion give, and the record never shares the caller's key lists."""
+
+    def build():
+        try:
+            rec = StepRecord(**args)
+        except StepRecordError as exc:
+            return ("error", exc.field, str(exc)), None
+        try:
+            flat = rec.to_dict()
+        except ValueError as exc:
+            return ("clash", str(exc)), rec
+        return ("ok", [(k, type(v), v) for k, v in flat.items()]), rec
+
+    fast, rec = build()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(StepRecord, "_plain", lambda self: False)
+        full, _ = build()
+    assert repr(fast) == repr(full)  # repr: nan equals nan, and the type of every value is compared
+    if rec is not None:
+        assert rec.context_keys is None or rec.context_keys is not args["context_keys"]
+        assert rec.prompt_keys is None or rec.prompt_keys is not args["prompt_keys"]
