@@ -11,9 +11,11 @@ and declares its path in ``metadata["prompt_template"]`` (ALFWorld's and WebShop
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -39,6 +41,36 @@ PROMPT_FIELDS = {
     "history_length",
 }
 ITEM_FIELDS = {"index", "observation", "action"}
+
+_CONVERSIONS: dict[str, Callable[[Any], Any]] = {"s": str, "r": repr, "a": ascii}
+
+
+@functools.lru_cache(maxsize=256)
+def _formatter(text: str) -> Callable[[Mapping[str, Any]], str]:
+    """``text.format_map`` as a function of the values, parsed once instead of at every call.
+
+    The same output as ``text.format_map(values)`` (the parts come from the same parser, each field is
+    ``format(conversion(value), spec)``), in about half the time for the long prompts of the templates.
+    A format spec with a nested field (``{a:{b}}``) keeps ``str.format_map``.
+    """
+    parts = tuple(string.Formatter().parse(text))
+    if any(spec and "{" in spec for _, _, spec, _ in parts):
+        return text.format_map
+    pieces = tuple(
+        (literal, name, spec or "", _CONVERSIONS[conversion] if conversion else None)
+        for literal, name, spec, conversion in parts
+    )
+
+    def render(values: Mapping[str, Any]) -> str:
+        out = []
+        for literal, name, spec, convert in pieces:
+            out.append(literal)
+            if name is not None:
+                value = values[name] if convert is None else convert(values[name])
+                out.append(value if type(value) is str and not spec else format(value, spec))
+        return "".join(out)
+
+    return render
 
 
 @dataclass(frozen=True)
@@ -96,7 +128,7 @@ class PromptTemplate:
     def render_item(self, memory: str, *, index: int, observation: str, action: str) -> str:
         """One history item as the prompt shows it, with memory ``memory``'s ``history_item``."""
         item = self.memories.get(memory, {}).get("history_item", self.history_item)
-        return item.format(index=index, observation=observation, action=action)
+        return _formatter(item)({"index": index, "observation": observation, "action": action})
 
     def render(
         self,
@@ -121,8 +153,8 @@ class PromptTemplate:
             "history_length": history_length,
         }
         if not items:
-            return self.first.format_map(values)
-        return self.memories.get(memory, {}).get("with_history", self.with_history).format_map(values)
+            return _formatter(self.first)(values)
+        return _formatter(self.memories.get(memory, {}).get("with_history", self.with_history))(values)
 
 
 def load_template(template: str | Path | PromptTemplate) -> PromptTemplate:
