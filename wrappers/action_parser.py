@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,15 @@ class ParsedAction:
     error: str | None
 
 
+_THINK = re.compile(r"<think>(.*?)</think>", re.IGNORECASE | re.DOTALL)
+
+
+@functools.lru_cache(maxsize=64)
+def _tag_pattern(tag: str) -> re.Pattern[str]:
+    """The compiled ``<tag>(.*?)</tag>`` pattern (case-insensitive, across lines), built once per tag."""
+    return re.compile(rf"<{tag}>(.*?)</{tag}>", re.IGNORECASE | re.DOTALL)
+
+
 def parse_action(text: str, *, tag: str = "action", require_think: bool = False) -> ParsedAction:
     """Extract the action from ``<action>...</action>`` in model output.
 
@@ -29,7 +39,7 @@ def parse_action(text: str, *, tag: str = "action", require_think: bool = False)
     """
     if not isinstance(text, str):
         return ParsedAction(None, f"model output is {type(text).__name__}, not text")
-    pattern = re.compile(rf"<{tag}>(.*?)</{tag}>", re.IGNORECASE | re.DOTALL)
+    pattern = _tag_pattern(tag)
     found = pattern.findall(text)
     if not found:
         return ParsedAction(None, f"no <{tag}>...</{tag}> block")
@@ -39,7 +49,7 @@ def parse_action(text: str, *, tag: str = "action", require_think: bool = False)
     if not action:
         return ParsedAction(None, f"empty <{tag}> block")
     if require_think:
-        think = re.search(r"<think>(.*?)</think>", text, re.IGNORECASE | re.DOTALL)
+        think = _THINK.search(text)
         if think is None or not think.group(1).strip():
             return ParsedAction(None, "no <think>...</think> block")
         if think.start() > pattern.search(text).start():  # type: ignore[union-attr]
