@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Decision", "as_decision"]
+__all__ = ["Decision", "as_decision", "split_decision"]
 
 
 @dataclass(frozen=True)
@@ -33,3 +33,11 @@ class Decision:
 def as_decision(output: Any) -> Decision:
     """A policy output as a :class:`Decision` (a bare action gets an empty payload)."""
     return output if isinstance(output, Decision) else Decision(output)
+
+
+def split_decision(output: Any) -> tuple[Any, Mapping[str, Any] | None]:
+    """``(action, payload)`` of a policy output; a bare action has no payload (None), and is not wrapped in a
+    :class:`Decision` on the way (the rollout's per-step path)."""
+    if isinstance(output, Decision):
+        return output.action, output.payload
+    return output, None

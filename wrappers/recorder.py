@@ -10,12 +10,15 @@ from typing import Any
 import gymnasium as gym
 
 from hgpo_algo.records import REQUIRED_FIELDS, StepRecord
-from wrappers.decision import as_decision
+from wrappers.decision import split_decision
 from wrappers.sinks import RecordSink, open_sink
 
 __all__ = ["DEFAULT_INCLUDE", "EpisodeRecorder", "StepRecorder"]
 
 DEFAULT_INCLUDE = ("observation", "action", "prompt")
+
+#: Record fields that ``info_fields`` may not name (the schema's, and those the recorder writes itself).
+_RESERVED = frozenset((*REQUIRED_FIELDS, "invalid", "context_keys", "prompt_keys", "payload"))
 
 
 class EpisodeRecorder:
@@ -52,12 +55,42 @@ class EpisodeRecorder:
             raise ValueError(f"invalid_from must be 'format' or 'env', got {invalid_from!r}")
         self.group_id, self.traj_id = group_id, traj_id
         self.include, self.info_fields, self.invalid_from = include, tuple(info_fields), invalid_from
+        # what every record carries, decided once: the info flag behind ``invalid`` and the optional fields
+        self._invalid_flag = "format_valid" if invalid_from == "format" else "is_action_valid"
+        self._with = {name: name in include for name in ("observation", "action", "response", "prompt")}
         self._step = 0
         self._seen: tuple[Any, dict[str, Any]] | None = None
 
     def begin(self, observation: Any, info: dict[str, Any]) -> None:
         self._step = 0
         self._seen = (observation, info)
+
+    def _extra(
+        self, action: Any, terminated: bool, truncated: bool, info: dict[str, Any], payload: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The record's fields beyond the schema, in their order in the record (and in files)."""
+        seen_obs, seen_info = self._seen  # type: ignore[misc]  # record() checked it
+        extra: dict[str, Any] = {
+            "done": bool(terminated or truncated),
+            "terminated": bool(terminated),
+            "truncated": bool(truncated),
+            "won": bool(info.get("won", False)),
+        }
+        if self._with["observation"]:
+            extra["observation"] = seen_obs
+        if self._with["action"]:
+            extra["action"] = info.get("parsed_action", action)
+        if self._with["response"]:
+            extra["response"] = info.get("raw_action", action)
+        if self._with["prompt"] and "prompt" in seen_info:
+            extra["prompt"] = seen_info["prompt"]
+        for name in self.info_fields:
+            if name in _RESERVED or name in extra:
+                raise ValueError(f"info field {name!r} would overwrite a record field")
+            extra[name] = info.get(name)
+        if payload:
+            extra["payload"] = dict(payload)
+        return extra
 
     def record(
         self,
@@ -72,46 +105,23 @@ class EpisodeRecorder:
         """The record of the step that took ``action`` from the state seen last; ``payload``: see ``Decision``."""
         if self._seen is None:
             raise RuntimeError("EpisodeRecorder.record before begin (reset the environment first)")
-        seen_obs, seen_info = self._seen
+        seen_info = self._seen[1]
         if "state_key" not in seen_info:
             raise KeyError("step records need info['state_key']; wrap the environment with wrappers.StateKey")
         reward = float(reward)
         if not math.isfinite(reward):
             raise ValueError(f"environment returned a non-finite reward ({reward}) at step {self._step}")
-        if self.invalid_from == "format":
-            invalid = not info.get("format_valid", True)
-        else:
-            invalid = not info.get("is_action_valid", True)
-        extra: dict[str, Any] = {
-            "done": bool(terminated or truncated),
-            "terminated": bool(terminated),
-            "truncated": bool(truncated),
-            "won": bool(info.get("won", False)),
-        }
-        if "observation" in self.include:
-            extra["observation"] = seen_obs
-        if "action" in self.include:
-            extra["action"] = info.get("parsed_action", action)
-        if "response" in self.include:
-            extra["response"] = info.get("raw_action", action)
-        if "prompt" in self.include and "prompt" in seen_info:
-            extra["prompt"] = seen_info["prompt"]
-        for name in self.info_fields:
-            if name in REQUIRED_FIELDS or name in extra or name in ("invalid", "context_keys", "prompt_keys", "payload"):
-                raise ValueError(f"info field {name!r} would overwrite a record field")
-            extra[name] = info.get(name)
-        if payload:
-            extra["payload"] = dict(payload)
+        invalid = not info.get(self._invalid_flag, True)
         rec = StepRecord(
             group_id=self.group_id,
             traj_id=self.traj_id,
             step=self._step,
             state_key=seen_info["state_key"],
             reward=reward,
-            invalid=bool(invalid),
+            invalid=invalid,
             context_keys=list(seen_info["context_keys"]) if "context_keys" in seen_info else None,
             prompt_keys=list(seen_info["prompt_keys"]) if "prompt_keys" in seen_info else None,
-            extra=extra,
+            extra=self._extra(action, terminated, truncated, info, payload),
         ).to_dict()
         self._step += 1
         self._seen = (observation, info)
@@ -182,11 +192,9 @@ class StepRecorder(gym.Wrapper):
         """Step with an action or a :class:`~wrappers.decision.Decision` (its payload goes on the record)."""
         if self._recorder is None:
             raise gym.error.ResetNeeded("StepRecorder.step before reset")
-        decision = as_decision(action)
-        observation, reward, terminated, truncated, info = self.env.step(decision.action)
-        self.sink.write(
-            self._recorder.record(decision.action, observation, reward, terminated, truncated, info, decision.payload)
-        )
+        action, payload = split_decision(action)
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.sink.write(self._recorder.record(action, observation, reward, terminated, truncated, info, payload))
         return observation, reward, terminated, truncated, info
 
     def close(self) -> None:

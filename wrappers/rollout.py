@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import numpy as np
 
 from hgpo_algo.defaults import HISTORY_LEVELS
 from wrappers.backends import WorkerCrashed, make_backend
-from wrappers.decision import Decision, as_decision
+from wrappers.decision import split_decision
 from wrappers.env_host import EnvSpec
 from wrappers.memories import Memory
 from wrappers.recorder import DEFAULT_INCLUDE, EpisodeRecorder
@@ -262,7 +262,8 @@ class _Rollout:
         self._call_all("make", {w: ([s.index for s in ss], self.spec) for w, ss in by_worker.items()})
         self._assign(self.slots)
 
-    def _decide(self, policy: Policy, alive: list[_Slot]) -> list[Decision]:
+    def _decide(self, policy: Policy, alive: list[_Slot]) -> list[tuple[Any, Mapping[str, Any] | None]]:
+        """The policy's ``(action, payload)`` for every live slot (a bare action has no payload)."""
         episodes = [s.episode for s in alive]
         prompts = [ep.info.get("prompt", ep.observation) for ep in episodes]  # type: ignore[union-attr]
         infos = [dict(ep.info, episode=ep.recorder.traj_id) for ep in episodes]  # type: ignore[union-attr]
@@ -271,13 +272,13 @@ class _Rollout:
         self.timings["policy"] += time.perf_counter() - t0
         if len(outputs) != len(alive):
             raise ValueError(f"policy returned {len(outputs)} actions for {len(alive)} prompts")
-        return [as_decision(out) for out in outputs]
+        return [split_decision(out) for out in outputs]
 
-    def _step(self, alive: list[_Slot], decisions: list[Decision]) -> list[_Slot]:
-        """Step every live slot with its decision; returns the slots whose episode ended."""
-        for s, d in zip(alive, decisions, strict=True):
-            s.episode.actions.append(d.action)  # type: ignore[union-attr]
-        payloads = {id(s): d.payload for s, d in zip(alive, decisions, strict=True)}
+    def _step(self, alive: list[_Slot], decisions: list[tuple[Any, Mapping[str, Any] | None]]) -> list[_Slot]:
+        """Step every live slot with its ``(action, payload)``; returns the slots whose episode ended."""
+        for s, (action, _) in zip(alive, decisions, strict=True):
+            s.episode.actions.append(action)  # type: ignore[union-attr]
+        payloads = {id(s): payload for s, (_, payload) in zip(alive, decisions, strict=True)}
         by_worker = self._by_worker(alive)
         answers = self._call_all(
             "step", {w: ([(s.index, s.episode.actions[-1]) for s in ss],) for w, ss in by_worker.items()}  # type: ignore[union-attr]
