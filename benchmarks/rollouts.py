@@ -8,14 +8,26 @@ wrapper stack (state keys, memory window, prompt rendering) and step recording. 
 
     python benchmarks/rollouts.py [--groups 16] [--group-size 8] [--backends sync,process,ray] [--envs alfworld,webshop]
                                   [--alfworld-engines native,textworld]
+    python benchmarks/rollouts.py --overhead [--repeats 7] [--groups 16] [--group-size 8] [--data ../shared/data/alfworld]
 
 ``--alfworld-engines`` runs the ALFWorld rows once per engine (same seeds, same recorded actions), so the
 engines' rollout throughput is compared in one run.
+
+``--overhead`` measures the wrapper stack's cost per step on ALFWorld (native engine by default; real
+valid_seen games when ``--data`` holds them, else generated games): the same seeded random admissible
+episodes are played, in interleaved repeats, by (1) bare ``gym.make`` environments, (2) the wrapper stack
+``StepRecorder(ActionParser(MemoryWindow(StateKey(env))))`` with tagged model-style actions, stepped in the
+same lockstep order, and (3) ``collect_groups`` on the sync backend with ``parse_actions=True`` (the stack
+plus the rollout loop; its time is the call's wall clock minus building/resetting the environments and the
+policy's calls). Every arm's time includes closing its environments. Prints, per arm, the median
+microseconds per step over the repeats and the median over repeats of its excess over the bare
+environments of the same repeat (in microseconds and as a share of the bare step).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,8 +39,10 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 import gymnasium as gym  # noqa: E402
 
 import hgpo_envs  # noqa: E402, F401  (registers the environment ids)
-from wrappers import collect_groups, task_seeds  # noqa: E402
+from wrappers import ActionParser, MemoryWindow, StateKey, StepRecorder, collect_groups, task_seeds  # noqa: E402
 from wrappers.policies import RandomAdmissible  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alfworld"
 
 ENVS = {
     "alfworld": ("hgpo/ALFWorld-v0", {}),
@@ -37,10 +51,13 @@ ENVS = {
 
 
 class Replay:
-    """A policy that replays recorded actions by (episode, step): no cost of its own."""
+    """A policy that replays recorded actions by (episode, step): no cost of its own.
 
-    def __init__(self, records: list[dict[str, Any]]) -> None:
-        self.actions = {(r["traj_id"], r["step"]): r["action"] for r in records}
+    ``tagged=True`` answers as a model would, ``<think>...</think><action>...</action>`` (for ``ActionParser``).
+    """
+
+    def __init__(self, records: list[dict[str, Any]], tagged: bool = False) -> None:
+        self.actions = {(r["traj_id"], r["step"]): tag(r["action"]) if tagged else r["action"] for r in records}
 
     def __call__(self, prompts: list[str], infos: list[dict[str, Any]]) -> list[str]:
         return [self.actions[(i["episode"], i["step_count"])] for i in infos]
@@ -54,9 +71,7 @@ def bare_env_seconds(env_id: str, env_kwargs: dict, records: list[dict[str, Any]
     reused across episodes of one game would enjoy warm caches that the rollout's environments do not).
     """
     seeds = task_seeds(seed, n_groups)
-    episodes: dict[str, list[str]] = {}
-    for r in records:
-        episodes.setdefault(r["traj_id"], []).append(r["action"])
+    episodes = episode_actions(records)
     envs = {}
     for traj_id in episodes:
         envs[traj_id] = gym.make(env_id, **env_kwargs)
@@ -73,6 +88,91 @@ def bare_env_seconds(env_id: str, env_kwargs: dict, records: list[dict[str, Any]
     return total
 
 
+def tag(action: str) -> str:
+    """``action`` as tagged model output."""
+    return f"<think>replayed</think><action>{action}</action>"
+
+
+def episode_actions(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each episode's actions in step order, by ``traj_id``, in record order (group, member)."""
+    episodes: dict[str, list[str]] = {}
+    for r in records:
+        episodes.setdefault(r["traj_id"], []).append(r["action"])
+    return episodes
+
+
+def lockstep_seconds(env_id: str, env_kwargs: dict, episodes: dict[str, list[str]], seeds: list[int],
+                     wrapped: bool) -> float:
+    """Seconds to play ``episodes`` in ``collect_groups``'s lockstep order and close the environments.
+
+    One environment per episode, all built and reset first (not timed). ``wrapped``: each is the stack
+    ``StepRecorder(ActionParser(MemoryWindow(StateKey(env))))`` recording in memory, and gets tagged actions.
+    """
+    envs = {}
+    for traj_id in episodes:
+        group = int(traj_id.split("-")[0])
+        env = gym.make(env_id, **env_kwargs)
+        if wrapped:
+            env = StepRecorder(ActionParser(MemoryWindow(StateKey(env))), group_id=group, traj_id=traj_id)
+        env.reset(seed=seeds[group])
+        envs[traj_id] = env
+    plays = {t: [tag(a) for a in actions] if wrapped else actions for t, actions in episodes.items()}
+    t0 = time.perf_counter()
+    for t in range(max(len(actions) for actions in plays.values())):
+        for traj_id, actions in plays.items():
+            if t < len(actions):
+                envs[traj_id].step(actions[t])
+    for env in envs.values():
+        env.close()
+    return time.perf_counter() - t0
+
+
+def rollout_seconds(env_id: str, env_kwargs: dict, replay: Replay, args: argparse.Namespace) -> tuple[float, int]:
+    """(seconds, steps) of ``collect_groups`` (sync, parsing actions) outside startup and the policy's calls."""
+    stats: dict[str, float] = {}
+    t0 = time.perf_counter()
+    records = collect_groups(env_id, replay, args.groups, args.group_size, seed=args.seed, env_kwargs=env_kwargs,
+                             parse_actions=True, progress=False, stats=stats)
+    wall = time.perf_counter() - t0
+    return wall - stats["start"] - stats["policy"], len(records)
+
+
+def measure_overhead(args: argparse.Namespace) -> None:
+    """The wrapper stack's cost per step against bare environments: interleaved repeats, medians."""
+    env_id, env_kwargs = "hgpo/ALFWorld-v0", {"engine": args.engine}
+    if (Path(args.data) / "games" / "valid_seen.jsonl.gz").is_file():
+        env_kwargs.update(data_dir=str(args.data), split="eval_in_distribution")
+        games = f"real valid_seen games ({args.data})"
+    else:
+        games = "generated games"
+    records = collect_groups(env_id, RandomAdmissible(args.seed), args.groups, args.group_size, seed=args.seed,
+                             env_kwargs=env_kwargs, progress=False, include=("action",))
+    episodes, seeds = episode_actions(records), task_seeds(args.seed, args.groups)
+    n_steps = len(records)
+    replay = Replay(records, tagged=True)
+    arms = {
+        "bare gym.make": lambda: lockstep_seconds(env_id, env_kwargs, episodes, seeds, wrapped=False),
+        "wrapper stack": lambda: lockstep_seconds(env_id, env_kwargs, episodes, seeds, wrapped=True),
+        "collect_groups": lambda: rollout_seconds(env_id, env_kwargs, replay, args)[0],
+    }
+    print(f"ALFWorld ({args.engine} engine), {games}: {args.groups} groups x {args.group_size} episodes, "
+          f"{n_steps} steps of seeded random admissible actions, {args.repeats} interleaved repeats (+1 warm-up)")
+    us: dict[str, list[float]] = {name: [] for name in arms}
+    names = list(arms)
+    for r in range(args.repeats + 1):
+        for name in names if r % 2 else names[::-1]:  # alternate the order, so drift hits every arm alike
+            seconds = arms[name]()
+            if r > 0:
+                us[name].append(1e6 * seconds / n_steps)
+    bare = us["bare gym.make"]
+    print(f"\n{'arm':<18}{'us/step':>10}{'+us/step':>10}{'+% of bare':>12}")
+    for name, values in us.items():
+        extra = [v - b for v, b in zip(values, bare, strict=True)]
+        share = [100 * (v - b) / b for v, b in zip(values, bare, strict=True)]
+        print(f"{name:<18}{statistics.median(values):>10.1f}{statistics.median(extra):>10.1f}"
+              f"{statistics.median(share):>11.1f}%")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=16)
@@ -81,7 +181,14 @@ def main() -> None:
     parser.add_argument("--envs", default="alfworld,webshop")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--alfworld-engines", default="native", help="comma-separated: native, textworld")
+    parser.add_argument("--overhead", action="store_true", help="measure the wrapper stack's cost per step")
+    parser.add_argument("--repeats", type=int, default=7, help="--overhead: timed repeats of each arm")
+    parser.add_argument("--engine", default="native", help="--overhead: the ALFWorld engine")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="--overhead: ALFWorld data (packed games)")
     args = parser.parse_args()
+    if args.overhead:
+        measure_overhead(args)
+        return
     backends = args.backends.split(",")
 
     print(f"{args.groups} groups x {args.group_size} episodes, random admissible actions, replayed on each backend")
