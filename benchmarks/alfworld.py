@@ -19,11 +19,14 @@ Without real data (no ``--data`` folder) it runs on generated games.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import os
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,8 +93,9 @@ class _Stock:
 
 
 class _Native:
-    """The native engine; ``disk=False`` grounds every new game, ``disk=True`` reads the on-disk cache of
-    grounded games (made by the ``disk=False`` pass of the same game, as a second process would find it)."""
+    """The native engine. ``disk=False``: a game never seen on this machine (its file removed from the
+    run's own disk cache first), grounded and written to the cache as the engine does by default;
+    ``disk=True``: the same game's reachability read back from that cache, as a second process would."""
 
     def __init__(self, disk: bool) -> None:
         from hgpo_envs.alfworld.native import NativeEngine
@@ -99,23 +103,18 @@ class _Native:
         self.env = NativeEngine()
         self.disk = disk
 
-    def load(self, game: dict) -> None:
+    def forget(self, game: dict) -> None:
+        """Before a timed load: nothing of the game in this process; for ``disk=False``, nor on disk."""
         from hgpo_envs.alfworld import game_cache, native
 
-        native._GAMES.clear()  # a new game for this process: nothing cached in memory
-        saved = os.environ.get("HGPO_ALFWORLD_CACHE")
+        native._GAMES.clear()
         if not self.disk:
-            os.environ["HGPO_ALFWORLD_CACHE"] = "off"
-        try:
-            self.env.load(game)
-        finally:
-            if saved is None:
-                os.environ.pop("HGPO_ALFWORLD_CACHE", None)
-            else:
-                os.environ["HGPO_ALFWORLD_CACHE"] = saved
-        if not self.disk:  # leave the grounded game on disk for the cached pass
-            game_cache.write_cached(game_cache.cache_file(game["pddl_domain"], game["grammar"], game["pddl_problem"]),
-                            native._GAMES[(game["pddl_domain"], game["grammar"], game["pddl_problem"])])
+            path = game_cache.cache_file(game["pddl_domain"], game["grammar"], game["pddl_problem"])
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    def load(self, game: dict) -> None:
+        self.env.load(game)
 
     def reset(self) -> tuple:
         return self.env.reset()[:3]
@@ -175,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     games, source = _games(args.data, args.games, args.seed)
+    os.environ["HGPO_ALFWORLD_CACHE"] = cache = tempfile.mkdtemp(prefix="hgpo-bench-cache-")  # this run's own
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
     engines = {"stock": _Stock(fast=False), "textworld": _Stock(fast=True), "native": _Native(disk=False),
                "native+disk": _Native(disk=True)}
     rng = random.Random(args.seed)
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         commands: list[str] = []
         for name in ENGINES:
             env, t = engines[name], times[name]
+            if isinstance(env, _Native):
+                env.forget(game)
             _, ms_load = _timed(lambda env=env, game=game: env.load(game))
             state, ms_reset = _timed(env.reset)
             t.setdefault("load", []).append(ms_load)

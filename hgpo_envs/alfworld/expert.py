@@ -37,14 +37,13 @@ _HOLDS = "holds"
 
 def _goal_candidates(game: NativeGame, literals: list, var: str, type_: str) -> list[str]:
     """The objects of type ``type_`` that goal variable ``var`` may take, by the goal's static literals."""
-    g = game.grounding
-    cands = [o for o, t in g.objects.items() if game.domain.is_subtype(t, type_)]
+    cands = [o for o, t in game.types.items() if game.domain.is_subtype(t, type_)]
     for positive, pred, terms in literals:
-        if pred in g.fluents or pred == "=" or var not in terms:
+        if pred in game.fluent_preds or pred == "=" or var not in terms:
             continue
         if any(t.startswith("?") and t != var for t in terms):
             continue
-        cands = [o for o in cands if ((pred, *(o if t == var else t for t in terms)) in g.static) == positive]
+        cands = [o for o in cands if ((pred, *(o if t == var else t for t in terms)) in game.static_facts) == positive]
     return cands
 
 
@@ -52,13 +51,12 @@ class _Plan:
     """Per-game data of the search, computed once per :class:`NativeGame` (facts as the game's slots)."""
 
     def __init__(self, game: NativeGame) -> None:
-        g = game.grounding
         relevant_preds: set[str] = set()
         for op in game.ops:
             for variant in op.variants:
                 relevant_preds.update(game.pred_of(s) for s in variant[0] | variant[1])
-        for literals, _ in g.goal:
-            relevant_preds.update(pred for _, pred, _ in literals if pred in g.fluents)
+        for literals, _ in game.goal:
+            relevant_preds.update(pred for _, pred, _ in literals if pred in game.fluent_preds)
         self.relevant = frozenset(s for s in game.universe if game.pred_of(s) in relevant_preds)
         self.location_of = {s: game.fact(s)[2] for s in game.slots_of(_LOCATION)}
         self.held_of = {s: game.fact(s)[2] for s in game.slots_of(_HOLDS)}
@@ -67,7 +65,7 @@ class _Plan:
         self.held_slots = frozenset(self.held_of)
         # Candidates of each goal variable from its static literals.
         self.goal_objects: set[str] = set()
-        for literals, variables in g.goal:
+        for literals, variables in game.goal:
             for var, type_ in variables:
                 self.goal_objects.update(_goal_candidates(game, literals, var, type_))
         self.moves: dict[str, list] = defaultdict(list)  # target location -> goto variants
@@ -76,7 +74,7 @@ class _Plan:
         for op in game.ops:
             for variant in op.variants:
                 self._add_action(game, op, variant, relevant_preds)
-        self.object_type = {o for o, t in g.objects.items() if t == "object"}
+        self.object_type = {o for o, t in game.types.items() if t == "object"}
         self._heuristic_setup(game)
         # Actions on goal objects only (always considered), and those also involving one other object.
         self.goal_actions: list[tuple] = []
@@ -108,8 +106,7 @@ class _Plan:
         """An admissible A* estimate from the game's ground goal instances: the unsatisfied goal facts of
         the closest instance divided by the most goal facts one action adds. No estimate (plain
         uniform-cost search) with too many instances or negated goal facts."""
-        g = game.grounding
-        goal_preds = {lit[1] for literals, _ in g.goal for lit in literals if lit[1] in g.fluents}
+        goal_preds = {lit[1] for literals, _ in game.goal for lit in literals if lit[1] in game.fluent_preds}
         most = 1
         for op in game.ops:
             for variant in op.variants:

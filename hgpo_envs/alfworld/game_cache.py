@@ -1,8 +1,9 @@
 """The on-disk cache of grounded native games, shared by every process of a machine.
 
-A grounded game (:class:`hgpo_envs.alfworld.native.NativeGame`) derives from the game's texts and from
-the code that grounds it, so files live in a folder named after both a format version and a digest of
-that code: a changed engine never reads stale files. The cache is derived data, never part of the
+A file holds what grounding a game found costly to find (its relaxed reachability,
+:class:`hgpo_envs.alfworld.grounding.Reachability`); the rest of a native game is rebuilt from it and the
+game's texts. It derives from the texts and from the code that grounds them, so files live in a folder
+named after both a format version and a digest of that code: a changed engine never reads stale files. The cache is derived data, never part of the
 project; ``HGPO_ALFWORLD_CACHE=off`` disables it.
 
 Maintenance (what ``hgpo alfworld cache`` runs): :func:`version_folders` lists the version folders
@@ -35,8 +36,8 @@ __all__ = [
     "write_cached",
 ]
 
-#: Version of the on-disk format of grounded games (bump when NativeGame's fields change).
-CACHE_VERSION = 3
+#: Version of the on-disk format of grounded games (bump when what a file holds changes).
+CACHE_VERSION = 4
 
 #: Modules whose code decides what a grounded game holds.
 _SOURCES = ("pddl.py", "join_compiler.py", "grounding.py", "native.py", "grammar.py", "names.py", "game_cache.py")

@@ -241,6 +241,21 @@ class TextLogic:
     rules: dict[str, tuple[Rule, ...]]
     actions: dict[str, ActionText]
 
+    def with_text(self, old: str, new: str) -> TextLogic:
+        """The same logic with ``old`` replaced by ``new`` in every plain-text rule symbol (``new`` must be
+        plain text: no grammar syntax). What a grammar parsed with ``new`` in place of ``old`` gives, when
+        ``old`` appears only in plain text."""
+        if parse_symbols(new) != (Terminal(new),):
+            raise GrammarError(f"not plain text: {new!r}")
+
+        def replaced(rule: Rule) -> Rule:
+            if not any(isinstance(s, Terminal) and old in s.text for s in rule.rhs):
+                return rule
+            rhs = tuple(Terminal(s.text.replace(old, new)) if isinstance(s, Terminal) else s for s in rule.rhs)
+            return Rule(rhs, rule.condition)
+
+        return TextLogic({name: tuple(map(replaced, rules)) for name, rules in self.rules.items()}, self.actions)
+
 
 _STR = r'"[^"]*"'
 _BLOCK = r'"""(?:.|\n)*?"""'

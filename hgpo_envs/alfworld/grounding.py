@@ -15,13 +15,14 @@ of codes lists facts as TextWorld sorts them.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from hgpo_envs.alfworld.join_compiler import CompiledDomain
 from hgpo_envs.alfworld.pddl import PddlError, Problem, dnf, effects, rename
 
-__all__ = ["MAX_GOAL_INSTANCES", "FactCodes", "Grounding", "World", "goal_instances", "ground"]
+__all__ = ["MAX_GOAL_INSTANCES", "FactCodes", "Grounding", "Reachability", "World", "goal_instances", "ground"]
 
 Fact = tuple  # (predicate, name, ...)
 
@@ -127,15 +128,25 @@ class World:
 
     def add_init(self, facts: tuple[Fact, ...]) -> None:
         """Enter the initial facts (their codes when the domain knows their predicate)."""
-        name_id = self.codes.name_id
+        lookup = self.codes._name_id.__getitem__
+        groups: dict[tuple[str, int], list[tuple[int, ...]]] = {}
         for fact in facts:
-            ids = tuple(name_id(n) for n in fact[1:])
-            self.facts.setdefault((fact[0], len(ids)), []).append(ids)
-            relation = self._relation_of.get((fact[0], len(ids)))
+            ids = tuple(map(lookup, fact[1:]))
+            found = groups.get((fact[0], len(ids)))
+            if found is None:
+                groups[(fact[0], len(ids))] = [ids]
+            else:
+                found.append(ids)
+        for (pred, arity), group in groups.items():
+            self.facts.setdefault((pred, arity), []).extend(group)
+            relation = self._relation_of.get((pred, arity))
             if relation is not None:
-                self._index(relation, ids)
-            if fact[0] in self.codes._pred_rank and len(ids) <= self.codes.arity:
-                self.known.add(self.codes.code_of_ids(fact[0], ids))
+                for table, positions in self._indexes_of[relation]:
+                    _index_all(table, positions, group)
+            if pred in self.codes._pred_rank and arity <= self.codes.arity:
+                base = self.codes.pred_range(pred)[0]
+                weights = self.codes.weights[:arity]
+                self.known.update(base + sum(map(operator.mul, ids, weights)) for ids in group)
 
     def fact_set(self, pred: str, arity: int) -> set[tuple[int, ...]]:
         """The argument ids of the known facts of ``pred`` with ``arity`` arguments, as a set."""
@@ -156,21 +167,15 @@ class World:
                 found.setdefault(ids[position], []).append(ids)
         return found
 
-    def _index(self, relation: int, ids: tuple[int, ...]) -> None:
-        for table, positions in self._indexes_of[relation]:
-            key = ids[positions[0]] if len(positions) == 1 else tuple(ids[p] for p in positions)
-            found = table.get(key)
-            if found is None:
-                table[key] = [ids]
-            else:
-                found.append(ids)
-
     def add_reached(self, added: list[tuple[int, tuple[int, ...], int]]) -> None:
         """Enter facts a join found reachable (their codes are already known): ``(relation, ids, code)`` each."""
-        relations = self.relations
+        by_relation: dict[int, list[tuple[int, ...]]] = {}
         for relation, ids, _ in added:
-            relations[relation].append(ids)
-            self._index(relation, ids)
+            by_relation.setdefault(relation, []).append(ids)
+        for relation, group in by_relation.items():
+            self.relations[relation].extend(group)
+            for table, positions in self._indexes_of[relation]:
+                _index_all(table, positions, group)
 
     def conditional_effects(self, action: str) -> Callable[[tuple], tuple]:
         """A function from a binding of ``action``'s parameters (ids) to its ``when`` effects:
@@ -219,6 +224,19 @@ class World:
         return of_binding
 
 
+@dataclass(frozen=True)
+class Reachability:
+    """What relaxed reachability finds for one problem, the costly part of grounding (what the disk cache
+    stores; the rest is derived from it and the texts in a few milliseconds)."""
+
+    #: Per compiled conjunct (in :attr:`CompiledDomain.conjuncts` order), its bindings: parameter then
+    #: existential ids.
+    bindings: tuple[tuple[tuple[int, ...], ...], ...]
+    reached: tuple[int, ...]  # codes of the fluent facts found reachable (beyond the initial ones)
+    #: Per reachable binding of the goal: (fluent codes that must hold, fluent codes that must not).
+    goal_instances: tuple[tuple[frozenset, frozenset], ...]
+
+
 @dataclass
 class Grounding:
     """Everything fixed for one problem: its names and fact codes, the initial fluent facts, operator rows
@@ -239,16 +257,37 @@ class Grounding:
     goal_instances: tuple[tuple[frozenset, frozenset], ...]
     #: Every fluent fact a state can hold (initial, reachable, deleted), sorted.
     universe: list[int]
+    reachability: Reachability | None = None
 
 
-def _names(compiled: CompiledDomain, problem: Problem) -> tuple[str, ...]:
+def _index_all(table: dict, positions: tuple[int, ...], group: list[tuple[int, ...]]) -> None:
+    """Add argument-id tuples to an index by their ids at ``positions`` (one position: the id itself)."""
+    if len(positions) == 1:
+        (p,) = positions
+        for ids in group:
+            found = table.get(ids[p])
+            if found is None:
+                table[ids[p]] = [ids]
+            else:
+                found.append(ids)
+        return
+    for ids in group:
+        key = tuple([ids[p] for p in positions])
+        found = table.get(key)
+        if found is None:
+            table[key] = [ids]
+        else:
+            found.append(ids)
+
+
+def _names(compiled: CompiledDomain, problem: Problem, goal: list) -> tuple[str, ...]:
     """Every name a fact or a literal may hold: objects, initial facts' arguments, constants of the domain
     and of the goal; sorted, after the empty name 0."""
     names = set(problem.objects) | set(compiled.constants)
     for fact in problem.init:
         names.update(fact[1:])
 
-    for literals, _ in dnf(problem.goal):
+    for literals, _ in goal:
         for _, _, terms in literals:
             names.update(t for t in terms if not t.startswith("?"))
     return ("", *sorted(names))
@@ -280,23 +319,32 @@ def _reach(compiled: CompiledDomain, world: World, reached: list[int]) -> list[d
     return seen
 
 
-def ground(compiled: CompiledDomain, problem: Problem) -> Grounding:
+def ground(compiled: CompiledDomain, problem: Problem, reachability: Reachability | None = None) -> Grounding:
     """Ground every operator of the compiled domain that can apply in some state reachable from
-    ``problem``'s initial state (relaxed reachability, as fast-downward grounds)."""
-    codes = FactCodes(compiled.preds, _names(compiled, problem), compiled.arity)
+    ``problem``'s initial state (relaxed reachability, as fast-downward grounds), or build the operators
+    from a ``reachability`` found before for the same domain and problem."""
+    goal = dnf(problem.goal)
+    codes = FactCodes(compiled.preds, _names(compiled, problem, goal), compiled.arity)
+    fluents = compiled.fluents
+    wrong = [f for f in problem.init if f[0] in fluents and len(f) - 1 > compiled.arity]
+    if wrong:
+        raise PddlError(f"initial fact ({' '.join(wrong[0])}) has more arguments than the domain's predicates")
     world = World(compiled, problem, codes)
     world.add_init(problem.init)
-    fluents = compiled.fluents
     init = frozenset(codes.code(f) for f in problem.init if f[0] in fluents)
-    reached: list[int] = []
-    seen = _reach(compiled, world, reached)
+    if reachability is None:
+        reached: list[int] = []
+        seen = _reach(compiled, world, reached)
+        reachability = Reachability(tuple(tuple(s) for s in seen), tuple(reached), goal_instances(world, goal))
+    elif len(reachability.bindings) != len(compiled.conjuncts):
+        raise ValueError(f"reachability of {len(reachability.bindings)} conjuncts for a domain of "
+                         f"{len(compiled.conjuncts)}")
     rows: list[tuple] = []
-    for conjunct, bindings in zip(compiled.conjuncts, seen, strict=True):
+    for conjunct, bindings in zip(compiled.conjuncts, reachability.bindings, strict=True):
         conjunct.build(world, bindings, rows)
     rows.sort()  # (action rank, argument ids, conjunct, existential ids) never repeat: the rest is not compared
-    goal = dnf(problem.goal)
     universe = set(init)
-    universe.update(reached)
+    universe.update(reachability.reached)
     universe.update(itertools.chain.from_iterable(row[7] for row in rows))
     for row in rows:
         for _, _, deleted in row[8]:
@@ -304,8 +352,8 @@ def ground(compiled: CompiledDomain, problem: Problem) -> Grounding:
     return Grounding(
         objects=dict(problem.objects), codes=codes, fluents=fluents, init_facts=problem.init,
         static=frozenset(f for f in problem.init if f[0] not in fluents), init=init, rows=rows,
-        action_names=compiled.action_names, goal=goal, goal_instances=goal_instances(world, goal),
-        universe=sorted(universe),
+        action_names=compiled.action_names, goal=goal, goal_instances=reachability.goal_instances,
+        universe=sorted(universe), reachability=reachability,
     )
 
 

@@ -262,12 +262,17 @@ def _effect_filters(src: _Source, pre: list[tuple[str, list[str], list[str]]], a
         src.emit(f"{name} = tuple({name})")
 
 
-def _sorted_tuple(locals_: list[str]) -> str:
-    if not locals_:
-        return "()"
-    if len(locals_) == 1:
-        return f"({locals_[0]},)"
-    return f"tuple(sorted({{{', '.join(locals_)}}}))"
+def _sorted_tuple(compiled: CompiledDomain, facts: list[tuple[str, str]]) -> str:
+    """An expression for the sorted codes of ``facts`` ((predicate, local) pairs) without repeats: codes of
+    different predicates sort by predicate, known now; only one predicate's codes are compared at run time."""
+    by_pred: dict[str, list[str]] = {}
+    for pred, local in facts:
+        by_pred.setdefault(pred, []).append(local)
+    parts = []
+    for pred in sorted(by_pred, key=compiled.preds.index):
+        locals_ = by_pred[pred]
+        parts.append(locals_[0] if len(locals_) == 1 else f"*sorted({{{', '.join(locals_)}}})")
+    return f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
 
 
 def _compile_conjunct(compiled: CompiledDomain, action, index: int, literals: list, exists: list) -> Conjunct:
@@ -355,8 +360,8 @@ def _build_source(compiled: CompiledDomain, variables: dict, literals: list, key
             src.emit(f"{name}{i} = {src.code(pred, terms)}")
             effect_locals[name].append((pred, f"{name}{i}"))
     _effect_filters(src, pre, effect_locals["a"], effect_locals["d"])
-    src.emit(f"pos = {_sorted_tuple([local for _, local, positive in pre if positive])}")
-    src.emit(f"neg = {_sorted_tuple([local for _, local, positive in pre if not positive])}")
+    src.emit(f"pos = {_sorted_tuple(compiled, [(pred, local) for pred, local, positive in pre if positive])}")
+    src.emit(f"neg = {_sorted_tuple(compiled, [(pred, local) for pred, local, positive in pre if not positive])}")
     if conds:
         src.used["conditional"] = f"world.conditional_effects({action.name!r})"
         src.emit("cond = conditional(k)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import re
 from bisect import bisect_left
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,8 +30,9 @@ from typing import NamedTuple
 
 from hgpo_envs.alfworld.game_cache import cache_file, read_cached, write_cached
 from hgpo_envs.alfworld.grammar import Entity, TextLogic, derive, parse_query, parse_twl2
-from hgpo_envs.alfworld.grounding import FactCodes, Grounding, ground
+from hgpo_envs.alfworld.grounding import FactCodes, Grounding, Reachability, ground
 from hgpo_envs.alfworld.join_compiler import CompiledDomain, compile_domain
+from hgpo_envs.alfworld.logic import GRAMMAR_PLACEHOLDER, TASK_LINE_RE
 from hgpo_envs.alfworld.names import alfred_names
 from hgpo_envs.alfworld.pddl import Domain, parse_domain, parse_problem
 
@@ -75,10 +77,29 @@ class _OperatorTable:
         self.names = action_names
         self.object_names = object_names
         ranks, args, _, _, pos, neg, add, delete, conditional = zip(*rows, strict=True) if rows else ((),) * 9
-        self.op_name: list[int] = []
-        self.op_args: list[tuple[int, ...]] = []
-        self.op_rows: list[int] = []
-        self.row_op: list[int] = []
+        if len(set(zip(ranks, args, strict=True))) == len(rows):  # one variant per operator (ALFWorld's case)
+            self.op_name, self.op_args = list(ranks), list(args)
+            self.op_rows = list(range(len(rows) + 1))
+            self.row_op = self.op_rows[:-1]
+        else:
+            self._group(ranks, args)
+        self.pos, self.neg, self.add, self.delete = pos, neg, add, delete
+        self.conditional: dict[int, tuple] = {row: c for row, c in enumerate(conditional) if c}
+        frequency = Counter(chain.from_iterable(pos)).__getitem__
+        # Ties: the smallest slot (pos is sorted); -1: no positive precondition.
+        anchors = [slots[0] if len(slots) == 1 else min(slots, key=frequency) if slots else -1 for slots in pos]
+        anchored: dict[int, list[int]] = defaultdict(list)
+        for row, anchor in enumerate(anchors):
+            anchored[anchor].append(row)
+        self.unanchored = tuple(anchored.pop(-1, ()))
+        self.anchored = {s: tuple(rows) for s, rows in anchored.items()}
+        self.anchor_slots = frozenset(self.anchored)
+        self._ops: dict[int, Op] = {}
+        self._checks: dict[int, tuple[frozenset, frozenset]] = {}
+
+    def _group(self, ranks: tuple[int, ...], args: tuple[tuple[int, ...], ...]) -> None:
+        """Operators from consecutive rows with the same action and arguments (the variants of one)."""
+        self.op_name, self.op_args, self.op_rows, self.row_op = [], [], [], []
         previous = None
         for row, key in enumerate(zip(ranks, args, strict=True)):
             if key != previous:
@@ -87,24 +108,7 @@ class _OperatorTable:
                 self.op_name.append(key[0])
                 self.op_args.append(key[1])
             self.row_op.append(len(self.op_args) - 1)
-        self.op_rows.append(len(rows))
-        self.pos, self.neg, self.add, self.delete = pos, neg, add, delete
-        self.conditional: dict[int, tuple] = {row: c for row, c in enumerate(conditional) if c}
-        frequency = Counter(chain.from_iterable(pos)).__getitem__
-        anchored: dict[int, list[int]] = defaultdict(list)
-        unanchored = []
-        for row, slots in enumerate(pos):
-            if len(slots) == 1:
-                anchored[slots[0]].append(row)
-            elif slots:
-                anchored[min(slots, key=frequency)].append(row)  # ties: the smallest slot (pos is sorted)
-            else:
-                unanchored.append(row)
-        self.anchored = {s: tuple(rows) for s, rows in anchored.items()}
-        self.anchor_slots = frozenset(self.anchored)
-        self.unanchored = tuple(unanchored)
-        self._ops: dict[int, Op] = {}
-        self._checks: dict[int, tuple[frozenset, frozenset]] = {}
+        self.op_rows.append(len(ranks))
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -158,12 +162,16 @@ class NativeGame:
     """A problem grounded once: numbered facts, operators, static facts, entities, texts. Shared
     read-only by engines."""
 
-    def __init__(self, domain_text: str, grammar_text: str, problem_text: str) -> None:
+    def __init__(self, domain_text: str, grammar_text: str, problem_text: str,
+                 reachability: Reachability | None = None) -> None:
+        """``reachability``: what grounding this problem found before (from the disk cache), if known."""
         self.domain: Domain = _domain(domain_text)
         self.text: TextLogic = _text_logic(grammar_text)
-        self.grounding: Grounding = ground(_compiled_domain(domain_text), parse_problem(problem_text))
-        g = self.grounding
-        self.types = dict(g.objects)
+        g: Grounding = ground(_compiled_domain(domain_text), parse_problem(problem_text), reachability)
+        #: What grounding found (to store in the disk cache; :func:`native_game` lets go of it then).
+        self.reachability: Reachability | None = g.reachability
+        self.types = g.objects  # name -> declared type
+        self.goal = g.goal  # the goal in disjunctive normal form
         ids = sorted({arg for fact in g.init_facts for arg in fact[1:]})
         unknown = [i for i in ids if i not in self.types]
         if unknown:
@@ -185,8 +193,6 @@ class NativeGame:
         self.goals: tuple[tuple[frozenset, frozenset], ...] = g.goal_instances
         self._params = {a.name: tuple((p.lstrip("?"), t) for p, t in a.parameters) for a in self.domain.actions}
         self._table = _OperatorTable(g.rows, g.action_names, g.codes.names)
-        g.rows = []  # now held by the table
-        g.universe = []  # held by the game
         self._static_commands = {
             name: _is_static_query_text(text.template, self.fluent_preds) for name, text in self.text.actions.items()
         }
@@ -198,6 +204,11 @@ class NativeGame:
         self._slot_args = _SlotArgs(self)
 
     # -- facts ---------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def static_facts(self) -> frozenset:
+        """The static facts (initial facts of predicates no effect changes): ``(pred, arg, ...)`` tuples."""
+        return frozenset((pred, *args) for pred, facts in self.static_by_pred.items() for args in facts)
 
     def fact(self, slot: int) -> tuple:
         """The fact of a slot: ``(pred, arg, ...)``, a marker as ``("not_" + pred, arg, ...)``."""
@@ -398,6 +409,7 @@ class NativeGame:
         state["_type_cache"] = {}
         state["_commands"] = {}
         state["_slots_of"] = {}
+        state.pop("static_facts", None)
         state.pop("_universe", None)
         state.pop("_slot_args", None)
         return state
@@ -466,30 +478,44 @@ def _compiled_domain(text: str) -> CompiledDomain:
 
 @functools.lru_cache(maxsize=64)
 def _text_logic(text: str) -> TextLogic:
-    """The parsed ``.twl2`` grammar of ``text``."""
+    """The parsed ``.twl2`` grammar of ``text``. A game's grammar is ALFWorld's with its task sentence
+    written in: parsed once with the placeholder, then the sentence is put in the parsed rule."""
+    found = TASK_LINE_RE.search(text)
+    if found and GRAMMAR_PLACEHOLDER not in text and _PLAIN_TASK.fullmatch(found.group(1)):
+        template = _text_logic(text[:found.start(1)] + GRAMMAR_PLACEHOLDER + text[found.end(1):])
+        return template.with_text(GRAMMAR_PLACEHOLDER, found.group(1))
     return parse_twl2(text)
 
 
+#: A task sentence that reads the same in the grammar's JSON and as grammar text.
+_PLAIN_TASK = re.compile(r"[A-Za-z0-9 ,'-]*")
+
+
 def native_game(domain: str, grammar: str, problem: str) -> NativeGame:
-    """:class:`NativeGame` of a game: from this process's cache of recent games, else from the on-disk
-    cache (:mod:`hgpo_envs.alfworld.game_cache`), else grounded now (and written to the disk cache)."""
+    """:class:`NativeGame` of a game: from this process's cache of recent games, else built from the
+    reachability found before (the on-disk cache, :mod:`hgpo_envs.alfworld.game_cache`), else grounded now
+    (and its reachability written to the disk cache)."""
     key = (domain, grammar, problem)
     game = _GAMES.get(key)
     if game is None:
         path = cache_file(domain, grammar, problem)
-        game = read_cached(path, NativeGame)
-        if game is None:
-            enabled = gc.isenabled()
-            gc.disable()  # grounding makes many small objects and no cycles: collections only slow it down
+        found = read_cached(path, Reachability)
+        enabled = gc.isenabled()
+        gc.disable()  # grounding makes many small objects and no cycles: collections only slow it down
+        try:
             try:
+                game = NativeGame(domain, grammar, problem, found)
+            except ValueError:
+                if found is None:
+                    raise
+                found = None  # a reachability that does not fit: ground again (and overwrite it)
                 game = NativeGame(domain, grammar, problem)
-            finally:
-                if enabled:
-                    gc.enable()
-            write_cached(path, game)
-        else:
-            game.domain = _domain(domain)
-            game.text = _text_logic(grammar)
+        finally:
+            if enabled:
+                gc.enable()
+        if found is None:
+            write_cached(path, game.reachability)
+        game.reachability = None  # the operator table holds what it gave
         _GAMES[key] = game
         if len(_GAMES) > _GAMES_SIZE:
             _GAMES.popitem(last=False)

@@ -18,17 +18,23 @@ __all__ = ["Action", "Domain", "PddlError", "Problem", "dnf", "effects", "parse_
 Fact = tuple  # (predicate, arg, ...)
 Literal = tuple  # (positive: bool, predicate, terms) with terms variable names ("?x") or constants
 
-_TOKEN_RE = re.compile(r"\(|\)|[^\s()]+")
+_COMMENT_RE = re.compile(r";[^\n]*")
 
 
 class PddlError(ValueError):
     """A PDDL text this reader does not understand (the message names the construct)."""
 
 
+def _tokens(text: str) -> list[str]:
+    """Parentheses and the runs of other non-blank characters, lower-cased, comments dropped."""
+    if ";" in text:
+        text = _COMMENT_RE.sub("", text)
+    return text.lower().replace("(", " ( ").replace(")", " ) ").split()
+
+
 def _sexpr(text: str) -> list:
-    text = re.sub(r";[^\n]*", "", text).lower()
     stack: list[list] = [[]]
-    for token in _TOKEN_RE.findall(text):
+    for token in _tokens(text):
         if token == "(":
             stack.append([])
         elif token == ")":

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from hgpo_envs.alfworld import game_cache, native
+from hgpo_envs.alfworld import game_cache, grounding, native
 from hgpo_envs.alfworld.cli import main as cli
 from hgpo_envs.alfworld.game_cache import (
     cache_dir,
@@ -17,6 +17,7 @@ from hgpo_envs.alfworld.game_cache import (
     read_cached,
     version_folders,
 )
+from hgpo_envs.alfworld.grounding import Reachability
 from hgpo_envs.alfworld.native import NativeEngine, NativeGame, native_game
 from hgpo_envs.alfworld.prepare import GameTexts, prepare_games
 from hgpo_envs.alfworld.sources import resolve_games
@@ -66,20 +67,24 @@ def test_prepare_fills_the_cache_then_skips_and_games_load_from_disk(cache, gene
     assert "grounded 0 games, 12 already cached" in capsys.readouterr().out
     assert [f.stat().st_mtime_ns for f in files] == mtimes
 
-    # A new process (an empty in-process cache) reads the grounded game from disk: grounding is not called.
+    # A new process (an empty in-process cache) reads the game's reachability from disk: the fixpoint and
+    # the goal's join do not run again.
     t = texts[3]
     fresh = NativeGame(t.domain, t.grammar, t.problem)
     native._GAMES.clear()
-    assert isinstance(read_cached(cache_file(t.domain, t.grammar, t.problem), NativeGame), NativeGame)
+    stored = read_cached(cache_file(t.domain, t.grammar, t.problem), Reachability)
+    assert stored == fresh.reachability
 
     def no_grounding(*args, **kwargs):
         raise AssertionError("grounded although the game is cached")
 
-    monkeypatch.setattr(native, "ground", no_grounding)
+    monkeypatch.setattr(grounding, "_reach", no_grounding)
+    monkeypatch.setattr(grounding, "goal_instances", no_grounding)
     loaded = native_game(t.domain, t.grammar, t.problem)
     assert loaded is not fresh
     assert loaded.init_state == fresh.init_state and loaded.goals == fresh.goals
-    assert [(op.name, op.args) for op in loaded.ops] == [(op.name, op.args) for op in fresh.ops]
+    assert loaded.universe == fresh.universe
+    assert [op[1:] for op in loaded.ops] == [op[1:] for op in fresh.ops]
     engines = []
     for game in (loaded, fresh):
         engine = NativeEngine()

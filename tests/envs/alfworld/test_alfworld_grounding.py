@@ -239,3 +239,27 @@ def test_compiled_source_is_readable():
     compiled = compile_domain(parse_domain(TOY_DOMAIN))
     source = next(c.source for c in compiled.conjuncts if c.action == "put")
     assert source.startswith("def join(world, seen, added):") and "def build(world, seen, rows):" in source
+
+
+def test_the_engine_table_keeps_an_operators_variants_in_order():
+    from hgpo_envs.alfworld.native import NativeGame
+
+    init = [("at", "t1", "p1"), ("in", "t1", "b1"), ("link", "p1", "home"), ("at", "b1", "home"), ("in", "t2", "b1")]
+    game = NativeGame(TOY_DOMAIN, 'grammar :: """{}""";', _problem_text(init))
+    rows = _grounded_rows(TOY_DOMAIN, _problem_text(init))
+    ops = game.ops
+    assert [(op.name, op.args) for op in ops] == list(dict.fromkeys((r[0], r[1]) for r in rows))
+    take = next(op for op in ops if (op.name, op.args) == ("take", ("t2", "b1")))
+    assert [(game.fact_tuples(v[0]), game.fact_tuples(v[1])) for v in take.variants] == [
+        ({("in", "t2", "b1")}, {("handsfull",)}),  # conjunct 0: b1 not lockable (static, compiled away)
+        ({("in", "t2", "b1"), ("open", "b1")}, {("handsfull",)}),  # conjunct 1: b1 opened
+    ]
+    # In a state where both hold, the first variant applies.
+    state = game.init_state | game.state_of([("open", "b1")])
+    found = dict(((op.name, op.args), variant) for op, variant in game.applicable(state))
+    assert found[("take", ("t2", "b1"))] is take.variants[0]
+    # put's variants (one per existential place) are only as applicable as their place.
+    put = next(op for op in ops if (op.name, op.args) == ("put", ("t1", "b1")))
+    held = game.init_state - game.state_of([("in", "t1", "b1")]) | game.state_of([("held", "t1"), ("at", "t1", "home")])
+    assert found.get(("put", ("t1", "b1"))) is None
+    assert dict(((op.name, op.args), v) for op, v in game.applicable(held))[("put", ("t1", "b1"))] is put.variants[0]

@@ -347,3 +347,44 @@ def test_a_goal_with_an_unbound_variable_is_named():
         parse_problem(_toy_problem("(and (hot ?t))"))
     # bound by exists: fine
     parse_problem(_toy_problem("(exists (?t - thing) (hot ?t))"))
+
+
+@given(st.text(alphabet=st.sampled_from(list("(); \t\n\x0bxY?-=é")), max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_pddl_tokens_are_parentheses_and_runs_of_other_characters(text):
+    import re
+
+    from hgpo_envs.alfworld.pddl import _tokens
+
+    expected = re.findall(r"\(|\)|[^\s()]+", re.sub(r";[^\n]*", "", text).lower())
+    assert _tokens(text) == expected
+
+
+def test_a_games_grammar_is_its_template_with_the_task_sentence(generated_file):
+    from hgpo_envs.alfworld import native
+    from hgpo_envs.alfworld.grammar import parse_twl2
+
+    logic = ALFWorldEnv(data_dir=generated_file).game_set.logic
+    for task in ("put a clean mug in coffeemachine", "look at bowl under the desklamp, then 2 more",
+                 "put a mug (clean) in #coffeemachine#"):  # the last: not plain text, parsed in full
+        grammar = logic.game(task, "", None)["grammar"]
+        assert native._text_logic(grammar) == parse_twl2(grammar)
+
+
+def test_a_cached_reachability_that_does_not_fit_is_grounded_again(generated_file, tmp_path, monkeypatch):
+    from hgpo_envs.alfworld import native
+    from hgpo_envs.alfworld.game_cache import cache_file, read_cached, write_cached
+    from hgpo_envs.alfworld.grounding import Reachability
+
+    monkeypatch.setenv("HGPO_ALFWORLD_CACHE", str(tmp_path))
+    game_set = ALFWorldEnv(data_dir=generated_file).game_set
+    record = game_set.games[0]
+    texts = game_set.logic.game(record.task_desc, record.pddl_problem, record.walkthrough)
+    path = cache_file(texts["pddl_domain"], texts["grammar"], texts["pddl_problem"])
+    write_cached(path, Reachability(((),), (), ()))  # one conjunct: not this domain's
+    native._GAMES.clear()
+    engine = native.NativeEngine()
+    engine.load(texts)
+    obs, admissible, won, _ = engine.reset()
+    assert admissible and not won
+    assert len(read_cached(path, Reachability).bindings) > 1  # overwritten with the real one
