@@ -18,15 +18,19 @@ valid_seen games when ``--data`` holds them, else generated games): the same see
 episodes are played, in interleaved repeats, by (1) bare ``gym.make`` environments, (2) the wrapper stack
 ``StepRecorder(ActionParser(MemoryWindow(StateKey(env))))`` with tagged model-style actions, stepped in the
 same lockstep order, and (3) ``collect_groups`` on the sync backend with ``parse_actions=True`` (the stack
-plus the rollout loop; its time is the call's wall clock minus building/resetting the environments and the
-policy's calls). Every arm's time includes closing its environments. Prints, per arm, the median
-microseconds per step over the repeats and the median over repeats of its excess over the bare
-environments of the same repeat (in microseconds and as a share of the bare step).
+plus the rollout loop, from the policy's first call, when every environment is built and reset, to the
+records' return, less the policy's own calls). Times are this process's CPU time (``time.process_time``),
+so that other jobs on a shared machine weigh less than on a wall clock, and include closing the
+environments and Python's garbage collections (``--no-gc``: collections off while an arm runs, and one
+between arms, to tell the wrappers' own work from the collections of the records they keep). Prints, per arm, the median microseconds per step over the
+repeats and the median over repeats of its excess over the bare environments of the same repeat (in
+microseconds and as a share of the bare step).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -61,6 +65,23 @@ class Replay:
 
     def __call__(self, prompts: list[str], infos: list[dict[str, Any]]) -> list[str]:
         return [self.actions[(i["episode"], i["step_count"])] for i in infos]
+
+
+class TimedReplay(Replay):
+    """A :class:`Replay` that notes the CPU time (s) of its first call and the CPU time of its own calls."""
+
+    def __init__(self, records: list[dict[str, Any]], tagged: bool = False) -> None:
+        super().__init__(records, tagged)
+        self.started: float | None = None
+        self.own = 0.0
+
+    def __call__(self, prompts: list[str], infos: list[dict[str, Any]]) -> list[str]:
+        t0 = time.process_time()
+        if self.started is None:
+            self.started = t0
+        actions = super().__call__(prompts, infos)
+        self.own += time.process_time() - t0
+        return actions
 
 
 def bare_env_seconds(env_id: str, env_kwargs: dict, records: list[dict[str, Any]], seed: int, n_groups: int) -> float:
@@ -101,9 +122,9 @@ def episode_actions(records: list[dict[str, Any]]) -> dict[str, list[str]]:
     return episodes
 
 
-def lockstep_seconds(env_id: str, env_kwargs: dict, episodes: dict[str, list[str]], seeds: list[int],
-                     wrapped: bool) -> float:
-    """Seconds to play ``episodes`` in ``collect_groups``'s lockstep order and close the environments.
+def lockstep_cpu(env_id: str, env_kwargs: dict, episodes: dict[str, list[str]], seeds: list[int],
+                 wrapped: bool) -> float:
+    """CPU seconds to play ``episodes`` in ``collect_groups``'s lockstep order and close the environments.
 
     One environment per episode, all built and reset first (not timed). ``wrapped``: each is the stack
     ``StepRecorder(ActionParser(MemoryWindow(StateKey(env))))`` recording in memory, and gets tagged actions.
@@ -117,24 +138,24 @@ def lockstep_seconds(env_id: str, env_kwargs: dict, episodes: dict[str, list[str
         env.reset(seed=seeds[group])
         envs[traj_id] = env
     plays = {t: [tag(a) for a in actions] if wrapped else actions for t, actions in episodes.items()}
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for t in range(max(len(actions) for actions in plays.values())):
         for traj_id, actions in plays.items():
             if t < len(actions):
                 envs[traj_id].step(actions[t])
     for env in envs.values():
         env.close()
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 
-def rollout_seconds(env_id: str, env_kwargs: dict, replay: Replay, args: argparse.Namespace) -> tuple[float, int]:
-    """(seconds, steps) of ``collect_groups`` (sync, parsing actions) outside startup and the policy's calls."""
-    stats: dict[str, float] = {}
-    t0 = time.perf_counter()
-    records = collect_groups(env_id, replay, args.groups, args.group_size, seed=args.seed, env_kwargs=env_kwargs,
-                             parse_actions=True, progress=False, stats=stats)
-    wall = time.perf_counter() - t0
-    return wall - stats["start"] - stats["policy"], len(records)
+def rollout_cpu(env_id: str, env_kwargs: dict, records: list[dict[str, Any]], args: argparse.Namespace) -> float:
+    """CPU seconds of ``collect_groups`` (sync, parsing actions) replaying ``records``, after startup and
+    without the policy's calls."""
+    replay = TimedReplay(records, tagged=True)
+    collect_groups(env_id, replay, args.groups, args.group_size, seed=args.seed, env_kwargs=env_kwargs,
+                   parse_actions=True, progress=False)
+    end = time.process_time()
+    return end - replay.started - replay.own  # type: ignore[operator]  # the policy was called
 
 
 def measure_overhead(args: argparse.Namespace) -> None:
@@ -149,23 +170,29 @@ def measure_overhead(args: argparse.Namespace) -> None:
                              env_kwargs=env_kwargs, progress=False, include=("action",))
     episodes, seeds = episode_actions(records), task_seeds(args.seed, args.groups)
     n_steps = len(records)
-    replay = Replay(records, tagged=True)
     arms = {
-        "bare gym.make": lambda: lockstep_seconds(env_id, env_kwargs, episodes, seeds, wrapped=False),
-        "wrapper stack": lambda: lockstep_seconds(env_id, env_kwargs, episodes, seeds, wrapped=True),
-        "collect_groups": lambda: rollout_seconds(env_id, env_kwargs, replay, args)[0],
+        "bare gym.make": lambda: lockstep_cpu(env_id, env_kwargs, episodes, seeds, wrapped=False),
+        "wrapper stack": lambda: lockstep_cpu(env_id, env_kwargs, episodes, seeds, wrapped=True),
+        "collect_groups": lambda: rollout_cpu(env_id, env_kwargs, records, args),
     }
     print(f"ALFWorld ({args.engine} engine), {games}: {args.groups} groups x {args.group_size} episodes, "
-          f"{n_steps} steps of seeded random admissible actions, {args.repeats} interleaved repeats (+1 warm-up)")
+          f"{n_steps} steps of seeded random admissible actions, {args.repeats} interleaved repeats (+1 warm-up)"
+          f"{', garbage collection off' if args.no_gc else ''}")
     us: dict[str, list[float]] = {name: [] for name in arms}
     names = list(arms)
     for r in range(args.repeats + 1):
         for name in names if r % 2 else names[::-1]:  # alternate the order, so drift hits every arm alike
-            seconds = arms[name]()
+            gc.collect()
+            if args.no_gc:
+                gc.disable()
+            try:
+                seconds = arms[name]()
+            finally:
+                gc.enable()
             if r > 0:
                 us[name].append(1e6 * seconds / n_steps)
     bare = us["bare gym.make"]
-    print(f"\n{'arm':<18}{'us/step':>10}{'+us/step':>10}{'+% of bare':>12}")
+    print(f"\n{'arm (CPU time)':<18}{'us/step':>10}{'+us/step':>10}{'+% of bare':>12}")
     for name, values in us.items():
         extra = [v - b for v, b in zip(values, bare, strict=True)]
         share = [100 * (v - b) / b for v, b in zip(values, bare, strict=True)]
@@ -185,6 +212,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="--overhead: timed repeats of each arm")
     parser.add_argument("--engine", default="native", help="--overhead: the ALFWorld engine")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="--overhead: ALFWorld data (packed games)")
+    parser.add_argument("--no-gc", action="store_true", help="--overhead: garbage collection off in the arms")
     args = parser.parse_args()
     if args.overhead:
         measure_overhead(args)
