@@ -263,3 +263,15 @@ def test_the_engine_table_keeps_an_operators_variants_in_order():
     held = game.init_state - game.state_of([("in", "t1", "b1")]) | game.state_of([("held", "t1"), ("at", "t1", "home")])
     assert found.get(("put", ("t1", "b1"))) is None
     assert dict(((op.name, op.args), v) for op, v in game.applicable(held))[("put", ("t1", "b1"))] is put.variants[0]
+
+
+def test_names_never_reach_the_generated_source_as_code():
+    # Only numbers and generated identifiers go into the source; a name is at most a quoted string.
+    hostile = "a'b\"c\\\\d__import__"
+    domain = f"""(define (domain d) (:predicates (p ?x) (q ?x) (lit))
+      (:action {hostile} :parameters (?x) :precondition (p ?x) :effect (and (q ?x) (when (lit) (not (lit))))))"""
+    compiled = compile_domain(parse_domain(domain))
+    assert "__import__" not in compiled.conjuncts[0].source.replace(repr(hostile.lower()), "")
+    problem = "(define (problem x) (:domain d) (:objects o1 o2) (:init (p o1) (lit)) (:goal (q o1)))"
+    g = ground(compiled, parse_problem(problem))
+    assert [(g.action_names[r[0]], [g.codes.names[i] for i in r[1]]) for r in g.rows] == [(hostile.lower(), ["o1"])]
