@@ -341,8 +341,10 @@ def ground(compiled: CompiledDomain, problem: Problem, reachability: Reachabilit
                          f"{len(compiled.conjuncts)}")
     rows: list[tuple] = []
     for conjunct, bindings in zip(compiled.conjuncts, reachability.bindings, strict=True):
-        conjunct.build(world, bindings, rows)
-    rows.sort()  # (action rank, argument ids, conjunct, existential ids) never repeat: the rest is not compared
+        conjunct.build(world, sorted(bindings), rows)  # in action order: runs of sorted rows
+    # Merging the runs: (action rank, argument ids, conjunct, existential ids) never repeat, so the rest of
+    # a row is never compared.
+    rows.sort()
     universe = set(init)
     universe.update(reachability.reached)
     universe.update(itertools.chain.from_iterable(row[7] for row in rows))

@@ -114,7 +114,7 @@ def compile_domain(domain: Domain) -> CompiledDomain:
         parsed.append((action, conjuncts))
     compiled = CompiledDomain(domain, tuple(sorted(preds)), max(arity, 1), frozenset(fluents),
                               tuple(sorted(a.name for a in domain.actions)))
-    for action, conjuncts in parsed:
+    for action, conjuncts in sorted(parsed, key=lambda item: item[0].name):  # rows come out nearly sorted
         for index, (literals, exists) in enumerate(conjuncts):
             compiled.conjuncts.append(_compile_conjunct(compiled, action, index, literals, exists))
     return compiled
