@@ -17,14 +17,17 @@ engines' rollout throughput is compared in one run.
 valid_seen games when ``--data`` holds them, else generated games): the same seeded random admissible
 episodes are played, in interleaved repeats, by (1) bare ``gym.make`` environments, (2) the wrapper stack
 ``StepRecorder(ActionParser(MemoryWindow(StateKey(env))))`` with tagged model-style actions, stepped in the
-same lockstep order, and (3) ``collect_groups`` on the sync backend with ``parse_actions=True`` (the stack
-plus the rollout loop, from the policy's first call, when every environment is built and reset, to the
-records' return, less the policy's own calls). Times are this process's CPU time (``time.process_time``),
-so that other jobs on a shared machine weigh less than on a wall clock, and include closing the
-environments and Python's garbage collections (``--no-gc``: collections off while an arm runs, and one
-between arms, to tell the wrappers' own work from the collections of the records they keep). Prints, per arm, the median microseconds per step over the
-repeats and the median over repeats of its excess over the bare environments of the same repeat (in
-microseconds and as a share of the bare step).
+same lockstep order, (3) ``collect_groups`` on the sync backend with ``parse_actions=True`` (the stack plus
+the rollout loop, from the policy's first call, when every environment is built and reset, to the records'
+return, less the policy's own calls), (4) ``Transcript`` environments that replay the recorded transitions
+at almost no cost and (5) the stack over them: its excess over (4) is the wrappers' cost on their own,
+without an engine stepping in between (which evicts their code and data from the CPU caches). Times are this
+process's CPU time (``time.process_time``), so that other jobs on a shared machine weigh less than on a wall
+clock, and include closing the environments and Python's garbage collections (``--no-gc``: collections off
+while an arm runs, and one between arms, to tell the wrappers' own work from the collections of the records
+they keep). Prints, per arm, the median microseconds per step over the repeats and the median over repeats
+of its excess over the bare environments of the same repeat (the stack on transcripts: over the
+transcripts), in microseconds and as a share of the bare ``gym.make`` step.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import gc
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,17 +126,52 @@ def episode_actions(records: list[dict[str, Any]]) -> dict[str, list[str]]:
     return episodes
 
 
-def lockstep_cpu(env_id: str, env_kwargs: dict, episodes: dict[str, list[str]], seeds: list[int],
+class Transcript(gym.Env):
+    """Replays one episode's recorded transitions, whatever the action: an environment that costs ~nothing,
+    so a wrapper stack over it measures the wrappers alone. Declares the recorded environment's metadata
+    (its prompt template)."""
+
+    def __init__(self, metadata: dict[str, Any], transitions: list[tuple]) -> None:
+        self.metadata = metadata
+        self.transitions = transitions  # [(observation, info), (observation, reward, terminated, truncated, info), ...]
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        self.t = 0
+        observation, info = self.transitions[0]
+        return observation, dict(info)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        self.t += 1
+        observation, reward, terminated, truncated, info = self.transitions[self.t]
+        return observation, reward, terminated, truncated, dict(info)
+
+
+def record_transitions(env_id: str, env_kwargs: dict, episodes: dict[str, list[str]],
+                       seeds: list[int]) -> tuple[dict[str, Any], dict[str, list[tuple]]]:
+    """The environment's metadata and, per episode, its reset and step results when playing ``episodes``."""
+    transcripts, metadata = {}, {}
+    for traj_id, actions in episodes.items():
+        env = gym.make(env_id, **env_kwargs)
+        metadata = env.unwrapped.metadata
+        transcripts[traj_id] = [env.reset(seed=seeds[int(traj_id.split("-")[0])])]
+        transcripts[traj_id] += [env.step(action) for action in actions]
+        env.close()
+    return metadata, transcripts
+
+
+def lockstep_cpu(make: Callable[[str], gym.Env], episodes: dict[str, list[str]], seeds: list[int],
                  wrapped: bool) -> float:
     """CPU seconds to play ``episodes`` in ``collect_groups``'s lockstep order and close the environments.
 
-    One environment per episode, all built and reset first (not timed). ``wrapped``: each is the stack
-    ``StepRecorder(ActionParser(MemoryWindow(StateKey(env))))`` recording in memory, and gets tagged actions.
+    One environment per episode (``make(traj_id)``), all built and reset first (not timed). ``wrapped``:
+    each is the stack ``StepRecorder(ActionParser(MemoryWindow(StateKey(env))))`` recording in memory, and
+    gets tagged actions.
     """
     envs = {}
     for traj_id in episodes:
         group = int(traj_id.split("-")[0])
-        env = gym.make(env_id, **env_kwargs)
+        env = make(traj_id)
         if wrapped:
             env = StepRecorder(ActionParser(MemoryWindow(StateKey(env))), group_id=group, traj_id=traj_id)
         env.reset(seed=seeds[group])
@@ -170,11 +209,23 @@ def measure_overhead(args: argparse.Namespace) -> None:
                              env_kwargs=env_kwargs, progress=False, include=("action",))
     episodes, seeds = episode_actions(records), task_seeds(args.seed, args.groups)
     n_steps = len(records)
+
+    def make(traj_id: str) -> gym.Env:
+        return gym.make(env_id, **env_kwargs)
+
+    def on_transcripts(wrapped: bool) -> float:
+        # recorded anew for the arm and dropped after it: kept, they would weigh on every arm's collections
+        metadata, transcripts = record_transitions(env_id, env_kwargs, episodes, seeds)
+        return lockstep_cpu(lambda t: Transcript(metadata, transcripts[t]), episodes, seeds, wrapped=wrapped)
+
     arms = {
-        "bare gym.make": lambda: lockstep_cpu(env_id, env_kwargs, episodes, seeds, wrapped=False),
-        "wrapper stack": lambda: lockstep_cpu(env_id, env_kwargs, episodes, seeds, wrapped=True),
+        "bare gym.make": lambda: lockstep_cpu(make, episodes, seeds, wrapped=False),
+        "wrapper stack": lambda: lockstep_cpu(make, episodes, seeds, wrapped=True),
         "collect_groups": lambda: rollout_cpu(env_id, env_kwargs, records, args),
+        "transcripts": lambda: on_transcripts(wrapped=False),
+        "stack on them": lambda: on_transcripts(wrapped=True),
     }
+    baseline = {"transcripts": "transcripts", "stack on them": "transcripts"}  # the others: bare gym.make
     print(f"ALFWorld ({args.engine} engine), {games}: {args.groups} groups x {args.group_size} episodes, "
           f"{n_steps} steps of seeded random admissible actions, {args.repeats} interleaved repeats (+1 warm-up)"
           f"{', garbage collection off' if args.no_gc else ''}")
@@ -194,8 +245,9 @@ def measure_overhead(args: argparse.Namespace) -> None:
     bare = us["bare gym.make"]
     print(f"\n{'arm (CPU time)':<18}{'us/step':>10}{'+us/step':>10}{'+% of bare':>12}")
     for name, values in us.items():
-        extra = [v - b for v, b in zip(values, bare, strict=True)]
-        share = [100 * (v - b) / b for v, b in zip(values, bare, strict=True)]
+        base = us[baseline.get(name, "bare gym.make")]
+        extra = [v - b for v, b in zip(values, base, strict=True)]
+        share = [100 * x / b for x, b in zip(extra, bare, strict=True)]
         print(f"{name:<18}{statistics.median(values):>10.1f}{statistics.median(extra):>10.1f}"
               f"{statistics.median(share):>11.1f}%")
 
