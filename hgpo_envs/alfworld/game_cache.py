@@ -64,7 +64,7 @@ def cache_root() -> Path | None:
 
 
 def cache_dir() -> Path | None:
-    """Where grounded games are cached across processes: a subfolder of :func:`cache_root` per engine
+    """Where games' reachability is cached across processes: a subfolder of :func:`cache_root` per engine
     version (``v<CACHE_VERSION>-<digest of the engine's code>``); ``None`` when the cache is off."""
     base = cache_root()
     if base is None:

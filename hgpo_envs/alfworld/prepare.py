@@ -1,8 +1,8 @@
 """Grounding a game set into the on-disk cache ahead of training (``hgpo alfworld cache prepare``).
 
-The first time a process meets a game the native engine grounds it (tens of milliseconds); grounding a
-whole set once, in a process pool, leaves every later process only the cached read
-(:mod:`hgpo_envs.alfworld.game_cache`).
+The first time a machine meets a game the native engine grounds it (under 10 ms) and caches what the
+relaxed-reachability fixpoint found; grounding a whole set once, in a process pool, leaves every later
+process only the cached read and the rebuild of the operators (:mod:`hgpo_envs.alfworld.game_cache`).
 """
 
 from __future__ import annotations
