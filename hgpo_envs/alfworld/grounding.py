@@ -249,7 +249,8 @@ class Grounding:
     static: frozenset[Fact]  # initial facts of predicates no effect changes
     init: frozenset[int]  # codes of the initial fluent facts
     #: (action rank, argument ids, conjunct index, existential ids, positive codes, negative codes, added
-    #: codes, deleted codes, conditional effects) per operator variant.
+    #: codes, deleted codes, conditional effects, anchor code) per operator variant; the anchor is the
+    #: positive fluent precondition to index the variant by (-1: none).
     rows: list[tuple]
     action_names: tuple[str, ...]
     goal: list[tuple[list, list[tuple[str, str]]]]
@@ -341,7 +342,8 @@ def ground(compiled: CompiledDomain, problem: Problem, reachability: Reachabilit
                          f"{len(compiled.conjuncts)}")
     rows: list[tuple] = []
     for conjunct, bindings in zip(compiled.conjuncts, reachability.bindings, strict=True):
-        conjunct.build(world, sorted(bindings), rows)  # in action order: runs of sorted rows
+        # In action order, sorted: runs of sorted rows.
+        conjunct.build(world, sorted(bindings), rows, _anchor_literal(conjunct.anchor_vars, bindings))
     # Merging the runs: (action rank, argument ids, conjunct, existential ids) never repeat, so the rest of
     # a row is never compared.
     rows.sort()
@@ -357,6 +359,17 @@ def ground(compiled: CompiledDomain, problem: Problem, reachability: Reachabilit
         action_names=compiled.action_names, goal=goal, goal_instances=reachability.goal_instances,
         universe=sorted(universe), reachability=reachability,
     )
+
+
+def _anchor_literal(anchor_vars: tuple[tuple[int, ...], ...], bindings: tuple[tuple[int, ...], ...]) -> int:
+    """Which positive fluent literal to index a conjunct's operators by: the one whose facts vary most over
+    its bindings, so that each fact holds the fewest operators (ties: the first; 0 without bindings)."""
+    if len(anchor_vars) < 2 or not bindings:
+        return 0
+    columns = list(zip(*bindings, strict=True))
+    distinct = [len(set(zip(*(columns[i] for i in positions), strict=True))) if positions else 1
+                for positions in anchor_vars]
+    return distinct.index(max(distinct))
 
 
 def _term_value(term: str, binding: dict[str, int], codes: FactCodes) -> int:

@@ -9,9 +9,10 @@ becomes two functions made from generated source (:attr:`Conjunct.source` shows 
   fluent literals are not checked: relaxed reachability). A binding not seen before is recorded in
   ``seen`` (key: parameter values, then existential values) and every fact it adds that is not known yet
   is added to the world's codes and appended to ``added`` as ``(relation, args, code)``.
-* ``build(world, seen, rows)`` turns each recorded binding into an operator row ``(action rank, args,
-  conjunct index, existential values, positive codes, negative codes, added codes, deleted codes,
-  conditional effects)``: the fluent precondition sorted, effects that cannot change the state given the
+* ``build(world, seen, rows, anchor)`` turns each recorded binding into an operator row ``(action rank,
+  args, conjunct index, existential values, positive codes, negative codes, added codes, deleted codes,
+  conditional effects, anchor code)``, the anchor being the code of positive fluent literal number
+  ``anchor`` (-1 without one): the fluent precondition sorted, effects that cannot change the state given the
   precondition dropped (an add of a fact the precondition requires, a delete of one it forbids), an
   unconditional add winning over a delete of the same fact; a binding whose precondition requires a fact
   both true and false, or that is left without effects, gives no row.
@@ -45,6 +46,9 @@ class Conjunct:
     index: int  # the conjunct's position in the action's precondition DNF
     n_params: int
     relations: tuple[int, ...]  # relations of its positive literals (what a new fact there may extend)
+    #: Per positive fluent literal (in the text's order), the positions in a binding of its variables: the
+    #: literal whose facts vary most over the bindings is the operators' index anchor (``build``'s ``anchor``).
+    anchor_vars: tuple[tuple[int, ...], ...]
     source: str
     join: Callable = field(repr=False)
     build: Callable = field(repr=False)
@@ -292,8 +296,10 @@ def _compile_conjunct(compiled: CompiledDomain, action, index: int, literals: li
         raise PddlError(f"action {action.name}: its precondition could not be compiled ({e.msg})") from e
     positives = [lit for lit in literals if lit[0] and lit[1] != "="]
     relations = tuple(sorted({compiled.relation(lit[1], len(lit[2])) for lit in positives}))
+    anchor_vars = tuple(tuple(sorted({variables[t] for t in terms if t.startswith("?")}))
+                        for _, pred, terms in positives if pred in compiled.fluents)
     return Conjunct(action.name, compiled.action_names.index(action.name), index, len(params), relations,
-                    source, namespace["join"], namespace["build"])
+                    anchor_vars, source, namespace["join"], namespace["build"])
 
 
 def _join_source(compiled: CompiledDomain, variables: dict, var_types: dict, literals: list, key: str,
@@ -368,8 +374,12 @@ def _build_source(compiled: CompiledDomain, variables: dict, literals: list, key
     else:
         src.emit("cond = ()")
         src.emit("if not add and not delete: continue")
+    positives = [local for _, local, positive in pre if positive]
+    if len(positives) > 1:
+        src.emit(f"anchored = ({', '.join(positives)})[anchor]")
     args = "k" if n_params == len(variables) else f"k[:{n_params}]"
     exists = "()" if n_params == len(variables) else f"k[{n_params}:]"
     rank = compiled.action_names.index(action.name)
-    src.emit(f"rows.append(({rank}, {args}, {index}, {exists}, pos, neg, add, delete, cond))")
-    return src.function("def build(world, seen, rows):")
+    anchored = "anchored" if len(positives) > 1 else positives[0] if positives else "-1"
+    src.emit(f"rows.append(({rank}, {args}, {index}, {exists}, pos, neg, add, delete, cond, {anchored}))")
+    return src.function("def build(world, seen, rows, anchor):")

@@ -22,10 +22,9 @@ import gc
 import json
 import re
 from bisect import bisect_left
-from collections import Counter, OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import chain
 from typing import NamedTuple
 
 from hgpo_envs.alfworld.game_cache import cache_file, read_cached, write_cached
@@ -67,7 +66,8 @@ def _is_static_query(query: str, fluent_preds: frozenset) -> bool:
 
 class _OperatorTable:
     """The operators as plain rows of slot tuples: one row per precondition variant (rows in operator,
-    then variant order), each variant indexed by its rarest positive precondition slot. Holds no object
+    then variant order), each variant indexed by its anchor (a positive precondition slot that few
+    variants share, chosen by the grounder). Holds no object
     per operator, so a grounded game loads fast; an operator's :class:`Op` and a row's precondition sets
     are built on first use."""
 
@@ -76,7 +76,7 @@ class _OperatorTable:
         are consecutive)."""
         self.names = action_names
         self.object_names = object_names
-        ranks, args, _, _, pos, neg, add, delete, conditional = zip(*rows, strict=True) if rows else ((),) * 9
+        ranks, args, _, _, pos, neg, add, delete, conditional, anchors = zip(*rows, strict=True) if rows else ((),) * 10
         if len(set(zip(ranks, args, strict=True))) == len(rows):  # one variant per operator (ALFWorld's case)
             self.op_name, self.op_args = list(ranks), list(args)
             self.op_rows = list(range(len(rows) + 1))
@@ -85,9 +85,6 @@ class _OperatorTable:
             self._group(ranks, args)
         self.pos, self.neg, self.add, self.delete = pos, neg, add, delete
         self.conditional: dict[int, tuple] = {row: c for row, c in enumerate(conditional) if c}
-        frequency = Counter(chain.from_iterable(pos)).__getitem__
-        # Ties: the smallest slot (pos is sorted); -1: no positive precondition.
-        anchors = [slots[0] if len(slots) == 1 else min(slots, key=frequency) if slots else -1 for slots in pos]
         anchored: dict[int, list[int]] = defaultdict(list)
         for row, anchor in enumerate(anchors):
             anchored[anchor].append(row)

@@ -166,7 +166,7 @@ def _grounded_rows(domain_text: str, problem_text: str) -> list[tuple]:
          frozenset(map(fact, pos)), frozenset(map(fact, neg)), tuple(map(fact, add)), tuple(map(fact, delete)),
          tuple((tuple((frozenset(map(fact, p)), frozenset(map(fact, n))) for p, n in disjuncts),
                 tuple(map(fact, c_add)), tuple(map(fact, c_del))) for disjuncts, c_add, c_del in conditional))
-        for rank, args, index, exists, pos, neg, add, delete, conditional in g.rows
+        for rank, args, index, exists, pos, neg, add, delete, conditional, _ in g.rows
     ]
 
 
@@ -238,7 +238,7 @@ def test_a_goal_with_too_many_instances_is_refused(monkeypatch):
 def test_compiled_source_is_readable():
     compiled = compile_domain(parse_domain(TOY_DOMAIN))
     source = next(c.source for c in compiled.conjuncts if c.action == "put")
-    assert source.startswith("def join(world, seen, added):") and "def build(world, seen, rows):" in source
+    assert source.startswith("def join(world, seen, added):") and "def build(world, seen, rows, anchor):" in source
 
 
 def test_the_engine_table_keeps_an_operators_variants_in_order():
