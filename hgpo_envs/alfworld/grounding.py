@@ -60,7 +60,16 @@ class FactCodes:
         return len(self.preds) * self.span
 
     def name_id(self, name: str) -> int:
+        """The number of a name (``KeyError`` for an unknown one)."""
         return self._name_id[name]
+
+    def name_ids(self) -> dict[str, int]:
+        """Every name's number (a view: do not change it)."""
+        return self._name_id
+
+    def knows(self, pred: str, arity: int) -> bool:
+        """Whether facts of ``pred`` with ``arity`` arguments have codes."""
+        return pred in self._pred_rank and arity <= self.arity
 
     def pred_bases(self) -> tuple[int, ...]:
         return tuple(i * self.span for i in range(len(self.preds)))
@@ -128,7 +137,7 @@ class World:
 
     def add_init(self, facts: tuple[Fact, ...]) -> None:
         """Enter the initial facts (their codes when the domain knows their predicate)."""
-        lookup = self.codes._name_id.__getitem__
+        lookup = self.codes.name_ids().__getitem__
         groups: dict[tuple[str, int], list[tuple[int, ...]]] = {}
         for fact in facts:
             ids = tuple(map(lookup, fact[1:]))
@@ -143,7 +152,7 @@ class World:
             if relation is not None:
                 for table, positions in self._indexes_of[relation]:
                     _index_all(table, positions, group)
-            if pred in self.codes._pred_rank and arity <= self.codes.arity:
+            if self.codes.knows(pred, arity):
                 base = self.codes.pred_range(pred)[0]
                 weights = self.codes.weights[:arity]
                 self.known.update(base + sum(map(operator.mul, ids, weights)) for ids in group)
@@ -430,7 +439,7 @@ def _bindings(world: World, positives: list, binding: dict[str, int], members: d
         yield dict(binding)
         return
     _, pred, terms = positives[0]
-    name_id = world.codes._name_id
+    name_id = world.codes.name_ids()
     candidates = world.facts.get((pred, len(terms)), ())
     for k, term in enumerate(terms):
         value = binding.get(term) if term.startswith("?") else name_id.get(term, -1)
