@@ -67,16 +67,16 @@ def _is_static_query(query: str, fluent_preds: frozenset) -> bool:
 class _OperatorTable:
     """The operators as plain rows of slot tuples: one row per precondition variant (rows in operator,
     then variant order), each variant indexed by its anchor (a positive precondition slot that few
-    variants share, chosen by the grounder). Holds no object
-    per operator, so a grounded game loads fast; an operator's :class:`Op` and a row's precondition sets
-    are built on first use."""
+    variants share, chosen by the grounder). Holds no object per operator: an operator's :class:`Op` and
+    a row's precondition sets are built on first use."""
 
     def __init__(self, rows: list[tuple], action_names: tuple[str, ...], object_names: tuple[str, ...]) -> None:
         """``rows``: :attr:`hgpo_envs.alfworld.grounding.Grounding.rows` (sorted: one operator's variants
         are consecutive)."""
         self.names = action_names
         self.object_names = object_names
-        ranks, args, _, _, pos, neg, add, delete, conditional, anchors = zip(*rows, strict=True) if rows else ((),) * 10
+        columns = zip(*rows, strict=True) if rows else ((),) * 10
+        ranks, args, _, _, pos, neg, add, delete, conditional, anchors = columns
         if len(set(zip(ranks, args, strict=True))) == len(rows):  # one variant per operator (ALFWorld's case)
             self.op_name, self.op_args = list(ranks), list(args)
             self.op_rows = list(range(len(rows) + 1))
