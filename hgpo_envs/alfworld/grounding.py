@@ -216,7 +216,7 @@ class World:
                     pos, neg, possible = [], [], True
                     for positive, pred, terms in literals:
                         if pred == "=":
-                            values = [binding[t] if t.startswith("?") else t for t in terms]
+                            values = [binding[t] if t.startswith("?") else codes.name_id(t) for t in terms]
                             possible = (values[0] == values[1]) == positive
                         elif pred not in fluents:
                             possible = (code(pred, terms, binding) in known) == positive

@@ -275,3 +275,38 @@ def test_names_never_reach_the_generated_source_as_code():
     problem = "(define (problem x) (:domain d) (:objects o1 o2) (:init (p o1) (lit)) (:goal (q o1)))"
     g = ground(compiled, parse_problem(problem))
     assert [(g.action_names[r[0]], [g.codes.names[i] for i in r[1]]) for r in g.rows] == [(hostile.lower(), ["o1"])]
+
+
+_WHEN_DOMAIN = """(define (domain w) (:types place thing - object)
+ (:predicates (at ?t - thing ?p - place) (lit) (big ?t - thing))
+ (:action mark :parameters (?t - thing ?p - place) :precondition (at ?t ?p)
+   :effect (and (when (and (= ?p home) (not (big ?t))) (lit)) (when (not (= ?p home)) (not (lit))))))"""
+
+
+def test_when_conditions_decide_equalities_with_constants():
+    init = [("at", "t1", "home"), ("at", "t1", "p1"), ("at", "t2", "home"), ("big", "t2")]
+    text = _problem_text(init)
+    rows = _grounded_rows(_WHEN_DOMAIN, text)
+    assert rows == reference_ground(_WHEN_DOMAIN, text)
+    lit = ("lit",)
+    by_op = {(r[0], r[1]): r[8] for r in rows}
+    assert by_op[("mark", ("t1", "home"))] == (
+        (((frozenset(), frozenset()),), (lit,), ()),  # at home, t1 not big: lit is added
+        ((), (), (lit,)),  # (not (= home home)) is false: never deletes
+    )
+    assert by_op[("mark", ("t1", "p1"))] == (((), (lit,), ()), (((frozenset(), frozenset()),), (), (lit,)))
+    assert by_op[("mark", ("t2", "home"))][0][0] == ()  # t2 is big: the add's condition is false
+
+
+def test_an_initial_fact_with_too_many_arguments_is_named():
+    text = _problem_text([("at", "t1", "home", "p1")])
+    with pytest.raises(PddlError, match=r"initial fact \(at t1 home p1\) has more arguments"):
+        ground(compile_domain(parse_domain(TOY_DOMAIN)), parse_problem(text))
+
+
+def test_exists_in_a_when_condition_is_refused_with_its_action():
+    domain = """(define (domain e) (:predicates (p ?x) (q ?x) (lit))
+      (:action a :parameters (?x) :precondition (p ?x) :effect (when (exists (?y) (q ?y)) (lit))))"""
+    problem = "(define (problem x) (:domain e) (:objects o1) (:init (p o1)) (:goal (lit)))"
+    with pytest.raises(PddlError, match="action a: 'exists' in a 'when' condition is not supported"):
+        ground(compile_domain(parse_domain(domain)), parse_problem(problem))
