@@ -78,13 +78,11 @@ class FactCodes:
         """The code of ``(pred, name, ...)``; ``KeyError`` for an unknown predicate or name or too many names."""
         if len(fact) - 1 > self.arity:
             raise KeyError(fact)
-        code = self._pred_rank[fact[0]] * self.span
-        for name, weight in zip(fact[1:], self.weights, strict=False):
-            code += self._name_id[name] * weight
-        return code
+        return self.code_of_ids(fact[0], tuple(map(self._name_id.__getitem__, fact[1:])))
 
     def code_of_ids(self, pred: str, ids: tuple[int, ...]) -> int:
-        return self._pred_rank[pred] * self.span + sum(i * w for i, w in zip(ids, self.weights, strict=False))
+        """The code of ``pred`` over name numbers (at most :attr:`arity` of them)."""
+        return self._pred_rank[pred] * self.span + sum(map(operator.mul, ids, self.weights))
 
     def pred_range(self, pred: str) -> tuple[int, int]:
         """Codes ``[low, high)`` of the predicate's facts."""
@@ -152,10 +150,9 @@ class World:
             if relation is not None:
                 for table, positions in self._indexes_of[relation]:
                     _index_all(table, positions, group)
-            if self.codes.knows(pred, arity):
+            if self.codes.knows(pred, arity):  # code_of_ids, with the predicate's base found once
                 base = self.codes.pred_range(pred)[0]
-                weights = self.codes.weights[:arity]
-                self.known.update(base + sum(map(operator.mul, ids, weights)) for ids in group)
+                self.known.update(base + sum(map(operator.mul, ids, self.weights)) for ids in group)
 
     def fact_set(self, pred: str, arity: int) -> set[tuple[int, ...]]:
         """The argument ids of the known facts of ``pred`` with ``arity`` arguments, as a set."""

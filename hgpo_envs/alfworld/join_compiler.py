@@ -42,9 +42,7 @@ class Conjunct:
     """One precondition conjunct of an action, compiled."""
 
     action: str
-    rank: int  # the action's position among the domain's action names, sorted
     index: int  # the conjunct's position in the action's precondition DNF
-    n_params: int
     relations: tuple[int, ...]  # relations of its positive literals (what a new fact there may extend)
     #: Per positive fluent literal (in the text's order), the positions in a binding of its variables: the
     #: literal whose facts vary most over the bindings is the operators' index anchor (``build``'s ``anchor``).
@@ -298,8 +296,7 @@ def _compile_conjunct(compiled: CompiledDomain, action, index: int, literals: li
     relations = tuple(sorted({compiled.relation(lit[1], len(lit[2])) for lit in positives}))
     anchor_vars = tuple(tuple(sorted({variables[t] for t in terms if t.startswith("?")}))
                         for _, pred, terms in positives if pred in compiled.fluents)
-    return Conjunct(action.name, compiled.action_names.index(action.name), index, len(params), relations,
-                    anchor_vars, source, namespace["join"], namespace["build"])
+    return Conjunct(action.name, index, relations, anchor_vars, source, namespace["join"], namespace["build"])
 
 
 def _join_source(compiled: CompiledDomain, variables: dict, var_types: dict, literals: list, key: str,
