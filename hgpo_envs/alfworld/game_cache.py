@@ -20,7 +20,8 @@ import os
 import pickle
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ __all__ = [
     "cache_file",
     "cache_root",
     "clear_folders",
+    "collections_paused",
     "read_cached",
     "version_folders",
     "write_cached",
@@ -102,17 +104,26 @@ def read_cached(path: Path | None, kind: type) -> object | None:
     """The object of type ``kind`` stored at ``path``; ``None`` when absent, damaged or foreign."""
     if path is None or not path.is_file():
         return None
-    enabled = gc.isenabled()
-    gc.disable()  # unpickling makes many small objects: collections only slow it down
     try:
-        found = pickle.loads(zlib.decompress(path.read_bytes()))
+        with collections_paused():  # unpickling makes many small objects and no cycles
+            found = pickle.loads(zlib.decompress(path.read_bytes()))
     except (OSError, zlib.error, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError,
             IndexError, KeyError, ImportError):
         return None  # ground again (and overwrite it)
+    return found if isinstance(found, kind) else None
+
+
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """Garbage collection off inside (as it was before, after): for code that makes many small objects
+    and no reference cycles, where collections only cost time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if enabled:
             gc.enable()
-    return found if isinstance(found, kind) else None
 
 
 def write_cached(path: Path | None, obj: object) -> None:

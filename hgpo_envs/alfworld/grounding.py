@@ -48,12 +48,6 @@ class FactCodes:
         self.span = base ** arity  # codes per predicate
         self.weights = tuple(base ** (arity - 1 - k) for k in range(arity))
 
-    def __getstate__(self) -> tuple:
-        return self.preds, self.names, self.arity
-
-    def __setstate__(self, state: tuple) -> None:
-        self.__init__(*state)
-
     @property
     def limit(self) -> int:
         """One more than the largest code."""

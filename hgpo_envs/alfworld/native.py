@@ -18,7 +18,6 @@ the TextWorld-backed engine (:mod:`hgpo_envs.alfworld.engine`), in pure Python w
 from __future__ import annotations
 
 import functools
-import gc
 import json
 import re
 from bisect import bisect_left
@@ -27,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from hgpo_envs.alfworld.game_cache import cache_file, read_cached, write_cached
+from hgpo_envs.alfworld.game_cache import cache_file, collections_paused, read_cached, write_cached
 from hgpo_envs.alfworld.grammar import Entity, TextLogic, derive, parse_query, parse_twl2
 from hgpo_envs.alfworld.grounding import FactCodes, Grounding, Reachability, ground
 from hgpo_envs.alfworld.join_compiler import CompiledDomain, compile_domain
@@ -106,12 +105,6 @@ class _OperatorTable:
                 self.op_args.append(key[1])
             self.row_op.append(len(self.op_args) - 1)
         self.op_rows.append(len(ranks))
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_ops"] = {}
-        state["_checks"] = {}
-        return state
 
     def op(self, index: int) -> Op:
         """The operator at ``index``."""
@@ -265,7 +258,7 @@ class NativeGame:
             return self.static_by_pred.get(pred, [])
         found = cache.get(pred)
         if found is None:
-            slots = self._slots_of.get(pred) or self.slots_of(pred)
+            slots = self.slots_of(pred)
             args = self._slot_args
             found = [args[s] for s in sorted(state & slots)] if slots else []
             cache[pred] = found
@@ -397,25 +390,6 @@ class NativeGame:
                 return True
         return False
 
-    def __getstate__(self) -> dict:
-        # The parsed domain and grammar hold compiled expressions: re-attached from the texts on loading.
-        state = dict(self.__dict__)
-        state.pop("domain", None)
-        state.pop("text", None)
-        state["_static_index"] = {}
-        state["_type_cache"] = {}
-        state["_commands"] = {}
-        state["_slots_of"] = {}
-        state.pop("static_facts", None)
-        state.pop("_universe", None)
-        state.pop("_slot_args", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._universe = frozenset(self.universe)
-        self._slot_args = _SlotArgs(self)
-
     def intro(self) -> str:
         if self._intro is None:
             self._intro = self.derive(self.init_state, "#intro#", {})
@@ -497,9 +471,7 @@ def native_game(domain: str, grammar: str, problem: str) -> NativeGame:
     if game is None:
         path = cache_file(domain, grammar, problem)
         found = read_cached(path, Reachability)
-        enabled = gc.isenabled()
-        gc.disable()  # grounding makes many small objects and no cycles: collections only slow it down
-        try:
+        with collections_paused():  # grounding makes many small objects and no cycles
             try:
                 game = NativeGame(domain, grammar, problem, found)
             except ValueError:
@@ -507,9 +479,6 @@ def native_game(domain: str, grammar: str, problem: str) -> NativeGame:
                     raise
                 found = None  # a reachability that does not fit: ground again (and overwrite it)
                 game = NativeGame(domain, grammar, problem)
-        finally:
-            if enabled:
-                gc.enable()
         if found is None:
             write_cached(path, game.reachability)
         game.reachability = None  # the operator table holds what it gave
