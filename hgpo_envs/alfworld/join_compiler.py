@@ -242,9 +242,11 @@ def _emit_literal(src: _Source, literal: tuple, var_types: dict[str, str], bound
     bound.update(opened)
 
 
-def _effect_filters(src: _Source, pre: list[tuple[str, list[str], list[str]]], adds: list[tuple[str, str]],
+def _effect_filters(src: _Source, pre: list[tuple[str, str, bool]], adds: list[tuple[str, str]],
                     dels: list[tuple[str, str]]) -> None:
-    """Lines computing ``add`` and ``delete``: a fact is compared only with facts of its own predicate."""
+    """Lines computing ``add`` and ``delete`` from the (predicate, local) of each add and delete and the
+    (predicate, local, positive) of each fluent precondition: a fact is compared only with facts of its own
+    predicate."""
     positives = {pred: [c for p, c, positive in pre if p == pred and positive] for pred, _, _ in pre}
     negatives = {pred: [c for p, c, positive in pre if p == pred and not positive] for pred, _, _ in pre}
 
@@ -284,8 +286,11 @@ def _compile_conjunct(compiled: CompiledDomain, action, index: int, literals: li
     key = ", ".join(f"v{i}" for i in range(len(variables))) + ("," if len(variables) == 1 else "")
     adds, dels, conds = effects(action.effect)
     reach_adds = adds + [a for _, cond_adds, _ in conds for a in cond_adds]
-    join_src = _join_source(compiled, variables, var_types, literals, key, reach_adds)
-    build_src = _build_source(compiled, variables, literals, key, adds, dels, conds, action, index, len(params))
+    try:
+        join_src = _join_source(compiled, variables, var_types, literals, key, reach_adds)
+        build_src = _build_source(compiled, variables, literals, key, adds, dels, conds, action, index, len(params))
+    except PddlError as e:
+        raise PddlError(f"action {action.name}: {e}") from e
     namespace: dict = {}
     source = join_src + "\n" + build_src
     try:
@@ -327,7 +332,8 @@ def _join_source(compiled: CompiledDomain, variables: dict, var_types: dict, lit
         if line:
             src.emit(line)
     if len(loops) > _MAX_LOOPS:
-        raise PddlError(f"action precondition with {len(loops)} positive literals and free variables: too many to compile")
+        raise PddlError(f"{len(loops)} positive literals and free variables in a precondition: too many to compile"
+                        f" (at most {_MAX_LOOPS})")
     src.emit(f"k = ({key})")
     src.emit("if k in seen: continue")
     src.emit("seen[k] = None")

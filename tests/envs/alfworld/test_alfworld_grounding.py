@@ -310,3 +310,16 @@ def test_exists_in_a_when_condition_is_refused_with_its_action():
     problem = "(define (problem x) (:domain e) (:objects o1) (:init (p o1)) (:goal (lit)))"
     with pytest.raises(PddlError, match="action a: 'exists' in a 'when' condition is not supported"):
         ground(compile_domain(parse_domain(domain)), parse_problem(problem))
+
+
+@pytest.mark.parametrize("precondition, match", [
+    ("(= ?x ?x ?x)", r"action a: '=' takes two terms"),
+    ("(and " + " ".join(f"(p ?v{i})" for i in range(20)) + ")",
+     r"action a: 21 positive literals and free variables in a precondition: too many to compile \(at most 19\)"),
+])
+def test_preconditions_the_compiler_cannot_take_are_named(precondition, match):
+    variables = "?x " + " ".join(f"?v{i}" for i in range(20))
+    domain = f"""(define (domain c) (:predicates (p ?x) (q ?x))
+      (:action a :parameters ({variables}) :precondition {precondition} :effect (q ?x)))"""
+    with pytest.raises(PddlError, match=match):
+        compile_domain(parse_domain(domain))
